@@ -1,0 +1,155 @@
+"""Typed configs: the single source of truth, saved as JSON inside every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amiwm.errors import AmiError
+
+ARCHITECTURES = ("jepa-world-model",)
+OBJECTIVES = ("latent-state-prediction",)
+PRECISIONS = ("fp32", "bf16")
+ENCODERS = ("conv", "vit", "mlp")
+PREDICTORS = ("transformer", "mlp")
+REGULARIZERS = ("sigreg", "vicreg", "ema")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise AmiError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+@dataclass
+class ModelConfig:
+    """What a world model is: architecture, shapes and the data statistics it normalises with."""
+
+    architecture: str = "jepa-world-model"
+    modality: str = "frames"  # "frames" (uint8 H x W x C) or "sensors" (float vector)
+    obs_shape: list[int] = field(default_factory=lambda: [64, 64, 3])
+    action_dim: int = 2
+    action_conditioning: bool = True
+    latent_dim: int = 64
+    encoder: str = "conv"
+    encoder_width: int = 32
+    predictor: str = "transformer"
+    predictor_dim: int = 128
+    predictor_depth: int = 3
+    predictor_heads: int = 4
+    history: int = 4  # latents the predictor attends to
+    action_mean: list[float] = field(default_factory=list)
+    action_std: list[float] = field(default_factory=list)
+    obs_mean: list[float] = field(default_factory=list)  # sensors only: per-channel
+    obs_std: list[float] = field(default_factory=list)
+
+    def validate(self) -> None:
+        _choice("--architecture", self.architecture, ARCHITECTURES)
+        _choice("encoder", self.encoder, ENCODERS)
+        _choice("predictor", self.predictor, PREDICTORS)
+        if self.latent_dim < 1:
+            raise AmiError(f"--latent-dim must be a positive integer, got {self.latent_dim}")
+        if self.history < 1:
+            raise AmiError(f"model.history must be >= 1, got {self.history}")
+        if self.predictor_dim % self.predictor_heads:
+            raise AmiError("model.predictor_dim must be divisible by model.predictor_heads")
+
+
+@dataclass
+class TrainConfig:
+    """How a world model is trained."""
+
+    objective: str = "latent-state-prediction"
+    regularizer: str = "sigreg"
+    reg_weight: float = 0.1
+    sigreg_projections: int = 256
+    sigreg_knots: int = 17
+    ema_decay: float = 0.99
+    window: int = 4  # frames per training window: teacher forcing on window-1 transitions
+    rollout_weight: float = 1.0  # weight of the multi-step (autoregressive) rollout loss
+    steps: int = 1000
+    epochs: float | None = None  # if set, overrides steps
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    seed: int = 0
+    precision: str = "fp32"
+    checkpoint_every: int = 200
+    log_every: int = 10
+    val_fraction: float = 0.1
+
+    def validate(self) -> None:
+        _choice("--objective", self.objective, OBJECTIVES)
+        _choice("--precision", self.precision, PRECISIONS)
+        _choice("regularizer", self.regularizer, REGULARIZERS)
+        if self.window < 2:
+            raise AmiError(f"train.window must be >= 2, got {self.window}")
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise AmiError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise AmiError(f"--lr must be positive, got {self.lr}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise AmiError(f"--epochs must be positive, got {self.epochs}")
+
+
+@dataclass
+class RunConfig:
+    """A training run: dataset, model and training settings."""
+
+    dataset: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.train.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        unknown = set(data) - {"dataset", "model", "train"}
+        if unknown:
+            raise AmiError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+        return cls(
+            dataset=str(data.get("dataset", "")),
+            model=_build(ModelConfig, data.get("model", {}), "model"),
+            train=_build(TrainConfig, data.get("train", {}), "train"),
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _build(cls: type, data: dict[str, Any], section: str) -> Any:
+    if not isinstance(data, dict):
+        raise AmiError(f"config section {section!r} must be a mapping")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise AmiError(
+            f"unknown key(s) in config section {section!r}: {', '.join(sorted(unknown))}"
+        )
+    return cls(**data)
+
+
+def load_config_file(path: Path) -> RunConfig:
+    """Read a YAML (or JSON) config file into a RunConfig."""
+    import yaml
+
+    if not path.is_file():
+        raise AmiError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise AmiError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise AmiError(f"{path} must hold a mapping with sections dataset/model/train")
+    return RunConfig.from_dict(data)

@@ -1,0 +1,40 @@
+"""Environments: registers ``amiwm/TwoRooms-v0`` with gymnasium and resolves short aliases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+
+from amiwm.errors import AmiError
+
+TWO_ROOMS_ID = "amiwm/TwoRooms-v0"
+ENV_ALIASES: dict[str, str] = {"two-rooms": TWO_ROOMS_ID}
+
+if TWO_ROOMS_ID not in gymnasium.registry:
+    gymnasium.register(id=TWO_ROOMS_ID, entry_point="amiwm.envs.two_rooms:TwoRoomsEnv")
+
+
+def resolve_env_id(name: str) -> str:
+    """Map an alias (e.g. 'two-rooms') or a registered gymnasium id to a gymnasium id."""
+    if name in ENV_ALIASES:
+        return ENV_ALIASES[name]
+    if name in gymnasium.registry or ":" in name:  # "module:Id" lets gymnasium import a module
+        return name
+    aliases = ", ".join(sorted(ENV_ALIASES))
+    raise AmiError(f"unknown environment {name!r}; use one of [{aliases}] or a gymnasium id")
+
+
+def make_env(name: str, **kwargs: Any) -> gymnasium.Env:
+    """Create an environment from an alias or gymnasium id (kwargs go to the constructor)."""
+    env_id = resolve_env_id(name)
+    try:
+        return gymnasium.make(env_id, **kwargs)
+    except gymnasium.error.Error as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise AmiError(f"cannot make environment {name!r}: {msg}") from e
+    except TypeError as e:
+        raise AmiError(f"bad arguments for environment {name!r}: {e}; check the env kwargs") from e
+
+
+__all__ = ["ENV_ALIASES", "TWO_ROOMS_ID", "make_env", "resolve_env_id"]

@@ -1,0 +1,138 @@
+"""Data-collection policies: ``reset(obs, info)`` once per episode, then ``policy(obs, info)``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from amiwm.errors import AmiError
+
+POLICY_NAMES = ("random", "drift")
+_ALIASES = {"drifting-walk": "drift"}
+
+
+class Policy(Protocol):
+    """What data collection calls; actions are float32 arrays inside the action space."""
+
+    def reset(self, obs: Any, info: dict[str, Any]) -> None: ...
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray: ...
+
+
+class RandomPolicy:
+    """Actions drawn uniformly from a bounded Box action space."""
+
+    def __init__(self, action_space: gym.spaces.Space, seed: int) -> None:
+        if not isinstance(action_space, gym.spaces.Box) or not action_space.is_bounded():
+            raise AmiError(f"random policy needs a bounded Box action space, got {action_space}")
+        self.low = action_space.low.astype(np.float64)
+        self.high = action_space.high.astype(np.float64)
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, obs: Any, info: dict[str, Any]) -> None:
+        """Nothing to reset; the random stream continues across episodes."""
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        a = self.rng.uniform(self.low, self.high).astype(np.float32)
+        return np.clip(a, self.low.astype(np.float32), self.high.astype(np.float32))
+
+
+class DriftingWalkPolicy:
+    """Random walk whose heading drifts slowly and bounces off walls (PLDM-style data).
+
+    With probability ``door_fraction`` per episode, after a short random delay the walk is steered
+    through the door (approach point -> door centre -> exit point), then drifts on. ``speed`` is
+    the step-length range as a fraction of the env's ``max_step_norm``.
+    """
+
+    _REQUIRED = ("door_center", "clip_move", "room_of", "max_step_norm", "wall_thickness")
+
+    def __init__(
+        self,
+        env: gym.Env,
+        seed: int,
+        door_fraction: float = 0.3,
+        turn_std: float = 0.3,
+        speed: tuple[float, float] = (0.5, 1.0),
+    ) -> None:
+        base = env.unwrapped
+        missing = [a for a in self._REQUIRED if not hasattr(base, a)]
+        if missing:
+            raise AmiError(
+                f"drift policy needs a rooms env (missing {', '.join(missing)}); use 'random'"
+            )
+        if not 0.0 <= door_fraction <= 1.0 or not 0.0 < speed[0] <= speed[1] <= 1.0:
+            raise AmiError("drift policy needs 0 <= door_fraction <= 1 and 0 < speed <= 1")
+        self.env, self.door_fraction, self.turn_std = base, door_fraction, turn_std
+        self.speed = (float(speed[0]), float(speed[1]))
+        self.rng = np.random.default_rng(seed)
+        low, high = env.action_space.low, env.action_space.high
+        self._low, self._high = low.astype(np.float32), high.astype(np.float32)
+        self.heading = 0.0
+        self.waypoints: list[np.ndarray] = []
+        self.delay = 0
+
+    def reset(self, obs: Any, info: dict[str, Any]) -> None:
+        """Pick a random heading and decide whether this episode goes through the door."""
+        self.heading = float(self.rng.uniform(0.0, 2 * math.pi))
+        self.waypoints = []
+        self.delay = -1
+        if self.rng.random() < self.door_fraction:
+            self.delay = int(self.rng.integers(0, 21))
+
+    def _plan_door(self, pos: np.ndarray) -> None:
+        c = np.asarray(self.env.door_center, dtype=float)
+        side = 1.0 if self.env.room_of(pos) == 0 else -1.0  # +1: going left -> right
+        off = self.env.wall_thickness / 2
+        self.waypoints = [c + (-side * (off + 3.0), 0.0), c, c + (side * (off + 4.0), 0.0)]
+
+    def _length(self) -> float:
+        return float(self.rng.uniform(*self.speed)) * float(self.env.max_step_norm)
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        if "pos" not in info:
+            raise AmiError("drift policy needs info['pos'] from the env; use the 'random' policy")
+        pos = np.asarray(info["pos"], dtype=float)
+        if self.delay == 0:
+            self._plan_door(pos)
+        self.delay -= 1
+        while self.waypoints and np.linalg.norm(self.waypoints[0] - pos) < 0.5:
+            self.waypoints.pop(0)
+        length = self._length()
+        if self.waypoints:
+            to = self.waypoints[0] - pos
+            self.heading = math.atan2(to[1], to[0]) + float(self.rng.normal(0.0, 0.05))
+            length = min(length, float(np.linalg.norm(to)))
+        else:
+            self.heading += float(self.rng.normal(0.0, self.turn_std))
+            self.heading = self._bounce(pos, length)
+        a = length * np.array([math.cos(self.heading), math.sin(self.heading)])
+        return np.clip(a.astype(np.float32), self._low, self._high)
+
+    def _bounce(self, pos: np.ndarray, length: float) -> float:
+        """Heading that does not hit a wall: the current one, else a reflection, else random."""
+        h = self.heading
+        candidates = [h, math.pi - h, -h, h + math.pi]  # as is, reflect x, reflect y, reverse
+        candidates += list(self.rng.uniform(0.0, 2 * math.pi, 8))
+        for c in candidates:
+            d = length * np.array([math.cos(c), math.sin(c)])
+            if np.allclose(self.env.clip_move(pos, d), pos + d, atol=1e-6):
+                return float(c)
+        return h + math.pi
+
+
+def make_policy(name: str, env: gym.Env, seed: int) -> Policy:
+    """Build a data-collection policy by name: 'random' or 'drift' (alias 'drifting-walk')."""
+    key = _ALIASES.get(name, name)
+    if key == "random":
+        return RandomPolicy(env.action_space, seed)
+    if key == "drift":
+        return DriftingWalkPolicy(env, seed)
+    valid = ", ".join(POLICY_NAMES + tuple(_ALIASES))
+    raise AmiError(f"unknown policy {name!r}; use one of [{valid}]")
+
+
+__all__ = ["POLICY_NAMES", "DriftingWalkPolicy", "Policy", "RandomPolicy", "make_policy"]

@@ -1,0 +1,84 @@
+"""Encoders: observation -> latent vector. Frames are uint8 (..., H, W, C); sensors are float."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from amiwm.config import ModelConfig
+
+
+def projector(in_dim: int, latent_dim: int, hidden: int = 512) -> nn.Sequential:
+    """MLP head with BatchNorm (as in LeWorldModel): the regularizer acts on its output."""
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, latent_dim)
+    )
+
+
+def frames_to_float(frames: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, C) uint8 -> (N, C, H, W) float in [-1, 1]."""
+    return frames.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+class ConvEncoder(nn.Module):
+    """Small strided conv net: four stride-2 stages to a 4x4 map, then a projector."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        h, w, c = cfg.obs_shape
+        width = cfg.encoder_width
+        chans = [c, width, 2 * width, 4 * width, 4 * width]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.GroupNorm(8, cout), nn.GELU()]
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        feat = chans[-1] * (h // 16) * (w // 16)
+        self.head = projector(feat, cfg.latent_dim)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.head(self.net(frames_to_float(frames)))
+
+
+class ViTEncoder(nn.Module):
+    """A small Vision Transformer: 8x8 patches, CLS token, pre-norm blocks, then a projector."""
+
+    def __init__(self, cfg: ModelConfig, dim: int = 192, depth: int = 4, heads: int = 3) -> None:
+        super().__init__()
+        h, w, c = cfg.obs_shape
+        patch = 8
+        self.patchify = nn.Conv2d(c, dim, patch, patch)
+        n = (h // patch) * (w // patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
+        block = nn.TransformerEncoderLayer(
+            dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.blocks = nn.TransformerEncoder(block, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = projector(dim, cfg.latent_dim)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = self.patchify(frames_to_float(frames)).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+class MLPEncoder(nn.Module):
+    """Sensor vectors (already normalised) -> latent."""
+
+    def __init__(self, cfg: ModelConfig, hidden: int = 256) -> None:
+        super().__init__()
+        d = 1
+        for s in cfg.obs_shape:
+            d *= s
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.GELU())
+        self.head = projector(hidden, cfg.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.net(x.float()))
+
+
+def build_encoder(cfg: ModelConfig) -> nn.Module:
+    if cfg.modality == "frames":
+        return ViTEncoder(cfg) if cfg.encoder == "vit" else ConvEncoder(cfg)
+    return MLPEncoder(cfg)

@@ -1,0 +1,67 @@
+"""Anti-collapse regularizers on a batch of latents (N, D)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SIGReg(nn.Module):
+    """Sketched Isotropic Gaussian Regularizer (LeJEPA / LeWorldModel).
+
+    Projects the latents on random unit directions and, for each 1-D projection, measures how far
+    its empirical characteristic function is from that of N(0, 1) with the Epps-Pulley statistic:
+    N * integral of |ecf(t) - exp(-t^2/2)|^2 exp(-t^2/2) dt over t in [-t_max, t_max]
+    (trapezoid rule on `knots` points of [0, t_max]; the integrand is even). The mean over
+    directions is the loss: near 0 for isotropic Gaussian latents, large for collapsed ones.
+    """
+
+    def __init__(self, projections: int = 256, knots: int = 17, t_max: float = 3.0) -> None:
+        super().__init__()
+        self.projections = projections
+        t = torch.linspace(0.0, t_max, knots)
+        dt = t_max / (knots - 1)
+        trap = torch.full((knots,), dt)
+        trap[0] = trap[-1] = dt / 2
+        window = torch.exp(-0.5 * t.square())
+        self.register_buffer("t", t, persistent=False)
+        self.register_buffer("target", window, persistent=False)  # cf of N(0, 1)
+        self.register_buffer("weights", 2.0 * trap * window, persistent=False)
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = z.reshape(-1, z.shape[-1]).float()
+        dirs = torch.randn(z.shape[-1], self.projections, generator=generator, device=z.device)
+        dirs = dirs / dirs.norm(dim=0, keepdim=True)
+        xt = (z @ dirs).unsqueeze(-1) * self.t  # (N, P, K)
+        err = (xt.cos().mean(0) - self.target).square() + xt.sin().mean(0).square()
+        return (err @ self.weights).mean() * z.shape[0]
+
+
+class VICReg(nn.Module):
+    """Variance (hinge on each dimension's std) + covariance (off-diagonal) terms of VICReg."""
+
+    def __init__(self, std_target: float = 1.0, cov_weight: float = 0.04) -> None:
+        super().__init__()
+        self.std_target = std_target
+        self.cov_weight = cov_weight
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = z.reshape(-1, z.shape[-1]).float()
+        n, d = z.shape
+        z = z - z.mean(0)
+        std = torch.sqrt(z.var(0) + 1e-4)
+        var_loss = torch.relu(self.std_target - std).mean()
+        cov = (z.T @ z) / (n - 1)
+        off = cov - torch.diag(torch.diagonal(cov))
+        return var_loss + self.cov_weight * off.square().sum() / d
+
+
+def effective_rank(z: torch.Tensor) -> float:
+    """exp(entropy) of the normalised singular values of centred latents (RankMe)."""
+    z = z.reshape(-1, z.shape[-1]).double()
+    s = torch.linalg.svdvals(z - z.mean(0))
+    p = s / s.sum().clamp_min(1e-12)
+    p = p[p > 0]
+    return float(math.exp(-(p * p.log()).sum()))

@@ -1,0 +1,151 @@
+"""The JEPA world model: encoder + action-conditioned predictor, predicting latents only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from amiwm.config import ModelConfig
+from amiwm.errors import AmiError
+from amiwm.models.encoders import build_encoder
+from amiwm.models.predictors import build_predictor
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+class WorldModel(nn.Module):
+    """Encoder (observation -> latent) and predictor (latents, actions -> next latents).
+
+    Observations: uint8 frames (..., H, W, C) or float sensor vectors (..., D), raw units; the
+    model normalises with the statistics stored in its config. Actions: raw units (..., A).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.encoder = build_encoder(config)
+        self.predictor = build_predictor(config)
+        a = max(config.action_dim, 1)
+        mean = config.action_mean or [0.0] * a
+        std = config.action_std or [1.0] * a
+        self.register_buffer(
+            "action_mean", torch.tensor(mean, dtype=torch.float32), persistent=False
+        )
+        self.register_buffer("action_std", torch.tensor(std, dtype=torch.float32), persistent=False)
+        d = int(np.prod(config.obs_shape))
+        omean = config.obs_mean or [0.0] * d
+        ostd = config.obs_std or [1.0] * d
+        self.register_buffer("obs_mean", torch.tensor(omean, dtype=torch.float32), persistent=False)
+        self.register_buffer("obs_std", torch.tensor(ostd, dtype=torch.float32), persistent=False)
+
+    # ----------------------------------------------------------------- inputs
+    def _obs(self, obs: ArrayLike) -> torch.Tensor:
+        x = torch.as_tensor(obs)
+        shape = tuple(self.config.obs_shape)
+        if tuple(x.shape[x.ndim - len(shape) :]) != shape:
+            raise AmiError(
+                f"observation has shape {tuple(x.shape)}, the model expects (..., "
+                f"{', '.join(map(str, shape))})"
+            )
+        if self.config.modality == "frames":
+            if x.dtype != torch.uint8:
+                if x.is_floating_point() and not torch.isfinite(x).all():
+                    raise AmiError("observation contains NaN or Inf")
+                x = x.round().clamp(0, 255).to(torch.uint8)
+            return x
+        x = x.float()
+        if not torch.isfinite(x).all():
+            raise AmiError("observation contains NaN or Inf")
+        return (x - self.obs_mean.view(shape)) / self.obs_std.view(shape)
+
+    def _actions(self, actions: ArrayLike) -> torch.Tensor:
+        a = torch.as_tensor(actions, dtype=torch.float32, device=self.action_mean.device)
+        want = max(self.config.action_dim, 1)
+        if a.shape[-1] != want:
+            raise AmiError(f"actions have {a.shape[-1]} dimensions, the model expects {want}")
+        if not torch.isfinite(a).all():
+            raise AmiError("actions contain NaN or Inf")
+        if not self.config.action_conditioning:
+            return torch.zeros_like(a)
+        return (a - self.action_mean) / self.action_std
+
+    # ----------------------------------------------------------------- API
+    def encode(self, obs: ArrayLike) -> torch.Tensor:
+        """Observations (..., *obs_shape) -> latents (..., latent_dim)."""
+        x = self._obs(obs).to(self.action_mean.device)
+        lead = x.shape[: x.ndim - len(self.config.obs_shape)]
+        z = self.encoder(x.reshape(-1, *self.config.obs_shape))
+        return z.reshape(*lead, -1)
+
+    def predict(self, latents: torch.Tensor, actions: ArrayLike) -> torch.Tensor:
+        """Teacher-forced next latents: (B, T, D), (B, T, A) -> (B, T, D); output t ~ z_{t+1}."""
+        a = self._actions(actions)
+        return self._predict(latents, a)
+
+    def _predict(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        h = self.config.history
+        if z.shape[1] <= h:
+            return self.predictor(z, a)
+        outs = [self.predictor(z[:, :h], a[:, :h])]
+        outs += [
+            self.predictor(z[:, t - h + 1 : t + 1], a[:, t - h + 1 : t + 1])[:, -1:]
+            for t in range(h, z.shape[1])
+        ]
+        return torch.cat(outs, dim=1)
+
+    def rollout_latents(self, latents: torch.Tensor, actions: ArrayLike) -> torch.Tensor:
+        """Imagine the future from a context of latents, feeding predictions back in.
+
+        latents: (B, h, D) context z_0..z_{h-1}. actions: (B, h - 1 + n, A): the h - 1 actions
+        taken inside the context, then the n actions to imagine. Returns (B, n, D), the
+        predicted z_h..z_{h+n-1}. This is the one rollout used by training and planning.
+        """
+        a = self._actions(actions)
+        return self._rollout(latents, a)
+
+    def _rollout(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        h, hist = z.shape[1], self.config.history
+        n = a.shape[1] - (h - 1)
+        if n < 1:
+            raise AmiError(f"rollout needs at least {h} actions for a context of {h} latents")
+        seq = list(z.unbind(1))
+        for k in range(n):
+            end = h + k
+            start = max(0, end - hist)
+            zin = torch.stack(seq[start:end], dim=1)
+            seq.append(self.predictor(zin, a[:, start:end])[:, -1])
+        return torch.stack(seq[h:], dim=1)
+
+    def rollout(self, obs_history: ArrayLike, actions: ArrayLike) -> torch.Tensor:
+        """Encode observations (B, h, *obs_shape) and roll out actions (B, h - 1 + n, A)."""
+        return self.rollout_latents(self.encode(obs_history), actions)
+
+    # ----------------------------------------------------------------- persistence
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write config.json + model.safetensors (+ manifest with checksums) atomically."""
+        from amiwm.checkpoint import save_checkpoint
+
+        return save_checkpoint(Path(path), self.config, self.state_dict())
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu") -> WorldModel:
+        """Load a checkpoint directory (or a training run directory: its latest checkpoint)."""
+        from amiwm.checkpoint import load_checkpoint
+
+        config, state = load_checkpoint(Path(path))
+        model = cls(config)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise AmiError(
+                f"{path}: weights do not match config.json ({exc.args[0][:120]})"
+            ) from None
+        return model.to(device).eval()
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,63 @@
+"""The latent-state-prediction objective: teacher forcing + multi-step rollout + anti-collapse."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from amiwm.config import TrainConfig
+from amiwm.models.regularizers import SIGReg, VICReg
+from amiwm.models.world_model import WorldModel
+
+
+def build_regularizer(cfg: TrainConfig) -> nn.Module | None:
+    if cfg.regularizer == "sigreg":
+        return SIGReg(cfg.sigreg_projections, cfg.sigreg_knots)
+    if cfg.regularizer == "vicreg":
+        return VICReg()
+    return None  # "ema": the target encoder is a moving average, no batch regularizer
+
+
+def latent_prediction_loss(
+    model: WorldModel,
+    batch: dict[str, torch.Tensor],
+    cfg: TrainConfig,
+    regularizer: nn.Module | None,
+    target_encoder: nn.Module | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Loss terms for a batch of windows: obs (B, W, ...) and actions (B, W - 1, A).
+
+    pred: teacher-forced next-latent MSE over the W - 1 transitions; rollout: MSE of the
+    autoregressive rollout from the first latent over the same transitions; reg: the
+    anti-collapse term on the latents of the batch.
+    """
+    obs = batch["obs"]
+    b, w = obs.shape[:2]
+    actions = batch.get("actions")
+    if actions is None:
+        actions = torch.zeros(b, w - 1, max(model.config.action_dim, 1))
+    a = model._actions(actions)
+    bf16 = cfg.precision == "bf16"
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        z = model.encode(obs)
+        if target_encoder is not None:
+            with torch.no_grad():
+                x = model._obs(obs)
+                target = target_encoder(x.reshape(-1, *x.shape[2:])).reshape(b, w, -1)
+        else:
+            target = z
+        pred = model._predict(z[:, :-1], a)
+        roll = model._rollout(z[:, :1], a) if cfg.rollout_weight > 0 else None
+    z, target, pred = z.float(), target.float(), pred.float()
+    terms = {"pred": F.mse_loss(pred, target[:, 1:])}
+    terms["rollout"] = (
+        F.mse_loss(roll.float(), target[:, 1:]) if roll is not None else pred.new_zeros(())
+    )
+    terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
+    terms["loss"] = (
+        terms["pred"] + cfg.rollout_weight * terms["rollout"] + cfg.reg_weight * terms["reg"]
+    )
+    terms["latent_std"] = z.detach().reshape(-1, z.shape[-1]).std(0).mean()
+    return terms

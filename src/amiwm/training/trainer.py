@@ -1,0 +1,319 @@
+"""Training loop: deterministic per-step sampling, atomic checkpoints, bit-identical resume."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from amiwm.checkpoint import MANIFEST, load_tensors, read_json, save_checkpoint, verify
+from amiwm.config import RunConfig
+from amiwm.data.store import EpisodeStore
+from amiwm.data.windows import WindowDataset, split_episodes
+from amiwm.errors import AmiError
+from amiwm.models.world_model import WorldModel
+from amiwm.training.objective import build_regularizer, latent_prediction_loss
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    step: int
+    loss: float
+    val_pred_loss: float
+    frames_per_s: float
+    seconds: float
+
+
+def open_store(spec: str) -> EpisodeStore:
+    """Open a dataset given on the command line (an HDF5 episode store path)."""
+    if not spec:
+        raise AmiError(
+            "no dataset given; pass --dataset PATH (an HDF5 store from `ami-cli collect`)"
+        )
+    return EpisodeStore(Path(spec))
+
+
+def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
+    """Shapes and normalisation statistics come from the dataset, never from guesses."""
+    m = cfg.model
+    m.modality = store.modality
+    m.obs_shape = [int(s) for s in store.obs_shape]
+    if m.modality == "frames" and (
+        len(m.obs_shape) != 3 or m.obs_shape[0] % 16 or m.obs_shape[1] % 16
+    ):
+        raise AmiError(
+            f"frames of shape {m.obs_shape} unsupported; use H, W multiples of 16, e.g. 64x64"
+        )
+    if m.action_conditioning and not store.has_actions:
+        raise AmiError(
+            f"{store.path} has no actions; use --action-conditioning false or other data"
+        )
+    m.action_dim = store.action_dim if store.has_actions else 0
+    mean, std = _action_stats(store) if store.has_actions else ([0.0], [1.0])
+    m.action_mean, m.action_std = mean, std
+    if m.modality == "sensors":
+        m.encoder = "mlp"
+
+
+def _action_stats(store: EpisodeStore) -> tuple[list[float], list[float]]:
+    rows = []
+    for s, n in zip(store.episode_starts, store.episode_lengths, strict=True):
+        if n > 1:
+            rows.append(store.read(int(s), int(s + n - 1))["actions"])  # last row is padding
+    a = np.concatenate(rows).astype(np.float64)
+    return a.mean(0).tolist(), np.maximum(a.std(0), 1e-6).tolist()
+
+
+def lr_at(step: int, total: int, cfg: Any) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """Everything random in a step derives from (seed, step): resume needs no RNG state."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    sd = opt.state_dict()
+    tensors = {f"{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
+    return tensors, sd["param_groups"]
+
+
+def _load_optimizer(
+    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list
+) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def prepare_out(cfg: RunConfig, out: Path, resume: bool) -> int:
+    """Check --out against the config; return the step to start from (0 for a new run)."""
+    saved = out / "config.json"
+    if not saved.exists():
+        if out.exists() and any(out.iterdir()):
+            raise AmiError(
+                f"--out {out} exists, is not empty and holds no amiwm run; choose another"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        return 0
+    old = RunConfig.from_dict(read_json(saved))
+    diff = _diff(old.to_dict(), cfg.to_dict())
+    if not resume:
+        what = f"a different config ({', '.join(diff[:4])})" if diff else "a run"
+        raise AmiError(f"--out {out} already holds {what}; pass --resume or choose another --out")
+    diff = [d for d in diff if d not in ("train.steps", "train.epochs")]
+    if diff:
+        raise AmiError(
+            f"--resume with a different config ({', '.join(diff[:4])}); drop those flags"
+        )
+    if not (out / "checkpoint" / MANIFEST).exists():
+        return 0
+    return int(read_json(out / "checkpoint" / "state.json")["step"])
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out: list[str] = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def train(
+    cfg: RunConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    max_seconds: float | None = None,
+) -> TrainResult:
+    """Train a world model on `cfg.dataset`, writing checkpoints and logs into `out`."""
+    cfg.validate()
+    out = Path(out)
+    store = open_store(cfg.dataset)
+    store.check_finite()
+    fill_model_from_data(cfg, store)
+    cfg.validate()
+    start = prepare_out(cfg, out, resume)
+    tc = cfg.train
+    train_eps, val_eps = split_episodes(store.num_episodes, tc.val_fraction, tc.seed)
+    data = WindowDataset(store.path, tc.window, episodes=train_eps)
+    val = WindowDataset(store.path, tc.window, episodes=val_eps)
+    if len(data) == 0:
+        raise AmiError(f"{store.path}: no episode is long enough for windows of {tc.window} steps")
+    total = tc.steps
+    if tc.epochs is not None:
+        total = max(1, math.ceil(tc.epochs * len(data) / tc.batch_size))
+
+    torch.manual_seed(tc.seed)
+    model = WorldModel(cfg.model)
+    target = copy.deepcopy(model.encoder).requires_grad_(False) if tc.regularizer == "ema" else None
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    regularizer = build_regularizer(tc)
+    if start > 0:
+        ckpt = out / "checkpoint"
+        verify(ckpt)
+        model.load_state_dict(load_tensors(ckpt / "model.safetensors"))
+        _load_optimizer(
+            opt,
+            load_tensors(ckpt / "optimizer.safetensors"),
+            read_json(ckpt / "state.json")["param_groups"],
+        )
+        if target is not None:
+            target.load_state_dict(load_tensors(ckpt / "ema.safetensors"))
+    cfg.save(out / "config.json")
+    _trim_log(out / "metrics.jsonl", start)
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    tb = SummaryWriter(str(out / "tb"), purge_step=start if start else None)
+    val_idx = torch.randperm(len(val), generator=step_generator(tc.seed, -1))[:256].tolist()
+    val_batch = val.get_batch(val_idx) if val_idx else None
+
+    def checkpoint(step: int) -> None:
+        opt_tensors, groups = _optimizer_tensors(opt)
+        tensors = {"optimizer": opt_tensors}
+        if target is not None:
+            tensors["ema"] = target.state_dict()
+        save_checkpoint(
+            out / "checkpoint",
+            cfg.model,
+            model.state_dict(),
+            run=_run_dict(cfg),
+            tensors=tensors,
+            state={"step": step, "param_groups": groups},
+        )
+
+    bar = _progress(progress, total, start)
+    t0 = time.perf_counter()
+    frames, loss_v, val_v, fps = 0, float("nan"), float("nan"), 0.0
+    step = start
+    model.train()
+    with bar, (out / "metrics.jsonl").open("a") as log:
+        task = bar.add_task("train", total=total, completed=start, loss=float("nan"), fps=0.0)
+        while step < total:
+            ts = time.perf_counter()
+            g = step_generator(tc.seed, step)
+            idx = torch.randint(len(data), (tc.batch_size,), generator=g).tolist()
+            batch = data.get_batch(idx)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, total, tc)
+            terms = latent_prediction_loss(model, batch, tc, regularizer, target, g)
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise AmiError(
+                    f"loss became {loss.item()} at step {step + 1}; stopped without saving "
+                    "(the last checkpoint is intact); lower --lr or check the data"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            if target is not None:
+                _ema_update(target, model.encoder, tc.ema_decay)
+            step += 1
+            n = batch["obs"].shape[0] * batch["obs"].shape[1]
+            frames += n
+            fps = n / (time.perf_counter() - ts)
+            loss_v = loss.item()
+            bar.update(task, completed=step, loss=loss_v, fps=fps)
+            last = step == total or (max_seconds and time.perf_counter() - t0 > max_seconds)
+            if step % tc.log_every == 0 or last:
+                row = {
+                    "step": step,
+                    "lr": lr_at(step - 1, total, tc),
+                    "frames_per_s": fps,
+                    **{k: v.item() for k, v in terms.items()},
+                }
+                if val_batch is not None and (step % tc.checkpoint_every == 0 or last):
+                    val_v = evaluate_loss(model, val_batch, tc)
+                    row["val_pred"] = val_v
+                    model.train()
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                for k, v in row.items():
+                    if k != "step":
+                        tb.add_scalar(k, v, step)
+            if step % tc.checkpoint_every == 0 or last:
+                checkpoint(step)
+            if last:
+                break
+    tb.close()
+    return TrainResult(
+        out, step, loss_v, val_v, frames / (time.perf_counter() - t0), time.perf_counter() - t0
+    )
+
+
+def evaluate_loss(model: WorldModel, batch: dict[str, torch.Tensor], tc: Any) -> float:
+    """Teacher-forced prediction MSE on a held-out batch (eval mode, no gradients)."""
+    model.eval()
+    with torch.no_grad():
+        return latent_prediction_loss(model, batch, tc, None)["pred"].item()
+
+
+def _ema_update(target: torch.nn.Module, online: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for pt, po in zip(target.parameters(), online.parameters(), strict=True):
+            pt.lerp_(po, 1.0 - decay)
+        for bt, bo in zip(target.buffers(), online.buffers(), strict=True):
+            bt.copy_(bo)
+
+
+def _run_dict(cfg: RunConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    return {"dataset": d["dataset"], "train": d["train"]}
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """On resume, drop log rows written after the checkpoint we restart from."""
+    if not path.exists():
+        return
+    rows = [r for r in path.read_text().splitlines() if r.strip()]
+    keep = []
+    for r in rows:
+        try:
+            if json.loads(r)["step"] <= step:
+                keep.append(r)
+        except (ValueError, KeyError):
+            continue
+    path.write_text("".join(r + "\n" for r in keep))
+
+
+def _progress(enabled: bool, total: int, start: int):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[fps]:.0f} frames/s"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )

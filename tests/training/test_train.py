@@ -1,0 +1,167 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from amiwm.config import RunConfig
+from amiwm.errors import AmiError
+from amiwm.models.world_model import WorldModel
+from amiwm.training.trainer import train
+
+
+def tiny(dataset, steps=6, **train_kw) -> RunConfig:
+    cfg = RunConfig(dataset=str(dataset))
+    m = cfg.model
+    m.latent_dim, m.encoder_width, m.predictor_dim, m.predictor_depth = 16, 8, 32, 1
+    m.predictor_heads, m.history = 2, 3
+    t = cfg.train
+    t.steps, t.batch_size, t.window, t.checkpoint_every, t.log_every = steps, 8, 3, 2, 1
+    t.sigreg_projections, t.warmup_steps = 32, 2
+    for k, v in train_kw.items():
+        setattr(t, k, v)
+    return cfg
+
+
+def test_train_writes_checkpoint_and_logs(store, tmp_path):
+    out = tmp_path / "run"
+    result = train(tiny(store), out, progress=False)
+    assert result.step == 6
+    rows = [json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(r["loss"] > 0 for r in rows)
+    assert list((out / "tb").iterdir())
+    model = WorldModel.from_pretrained(out)
+    assert model.config.obs_shape == [32, 32, 3] and model.config.action_dim == 2
+    assert len(model.config.action_mean) == 2
+
+
+@pytest.mark.parametrize("regularizer", ["sigreg", "vicreg", "ema"])
+def test_loss_decreases(store, tmp_path, regularizer):
+    cfg = tiny(store, steps=40, regularizer=regularizer, lr=3e-3, log_every=1)
+    train(cfg, tmp_path / regularizer, progress=False)
+    rows = [json.loads(r) for r in (tmp_path / regularizer / "metrics.jsonl").read_text().splitlines()]
+    first = sum(r["pred"] for r in rows[:5]) / 5
+    last = sum(r["pred"] for r in rows[-5:]) / 5
+    assert last < first
+
+
+def test_resume_is_bit_identical(store, tmp_path, monkeypatch):
+    import amiwm.training.trainer as trainer
+
+    full = tmp_path / "full"
+    train(tiny(store, steps=6, regularizer="ema"), full, progress=False)
+    real, calls = trainer.latent_prediction_loss, {"n": 0}
+
+    def interrupted(model, *args, **kw):
+        calls["n"] += model.training  # count training steps, not validation passes
+        if calls["n"] == 6:  # dies during step 6; the last checkpoint is step 4
+            raise KeyboardInterrupt
+        return real(model, *args, **kw)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(trainer, "latent_prediction_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(store, steps=6, regularizer="ema"), part, progress=False)
+    monkeypatch.setattr(trainer, "latent_prediction_loss", real)
+    assert json.loads((part / "checkpoint" / "state.json").read_text())["step"] == 4
+    train(tiny(store, steps=6, regularizer="ema"), part, resume=True, progress=False)
+    a = load_file(full / "checkpoint" / "model.safetensors")
+    b = load_file(part / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("optimizer", "ema"):
+        oa = load_file(full / "checkpoint" / f"{name}.safetensors")
+        ob = load_file(part / "checkpoint" / f"{name}.safetensors")
+        assert all(torch.equal(oa[k], ob[k]) for k in oa)
+    steps = [json.loads(r)["step"] for r in (part / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_same_seed_same_weights_different_seed_differs(store, tmp_path):
+    train(tiny(store, steps=3), tmp_path / "a", progress=False)
+    train(tiny(store, steps=3), tmp_path / "b", progress=False)
+    train(tiny(store, steps=3, seed=1), tmp_path / "c", progress=False)
+    a, b, c = (load_file(tmp_path / n / "checkpoint" / "model.safetensors") for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_large_latent_dim_trains(store, tmp_path):
+    cfg = tiny(store, steps=2)
+    cfg.model.latent_dim = 8192
+    train(cfg, tmp_path / "big", progress=False)
+    assert WorldModel.from_pretrained(tmp_path / "big").config.latent_dim == 8192
+
+
+def test_bf16_trains(store, tmp_path):
+    result = train(tiny(store, steps=2, precision="bf16"), tmp_path / "bf16", progress=False)
+    assert result.loss == result.loss  # finite, not NaN
+
+
+def test_existing_out_is_refused_and_untouched(store, tmp_path):
+    out = tmp_path / "run"
+    train(tiny(store, steps=2), out, progress=False)
+    before = (out / "checkpoint" / "model.safetensors").read_bytes()
+    with pytest.raises(AmiError, match="different config"):
+        train(tiny(store, steps=2, lr=0.5), out, progress=False)
+    with pytest.raises(AmiError, match="already holds a run"):
+        train(tiny(store, steps=2), out, progress=False)
+    with pytest.raises(AmiError, match="different config"):
+        train(tiny(store, steps=2, lr=0.5), out, resume=True, progress=False)
+    assert (out / "checkpoint" / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: setattr(c.model, "architecture", "gpt"), "unknown --architecture"),
+        (lambda c: setattr(c.train, "objective", "pixels"), "unknown --objective"),
+        (lambda c: setattr(c.train, "precision", "fp8"), "unknown --precision"),
+        (lambda c: setattr(c, "dataset", "/nonexistent.h5"), "not found"),
+    ],
+)
+def test_bad_config_values(store, tmp_path, mutate, message):
+    cfg = tiny(store)
+    mutate(cfg)
+    with pytest.raises(AmiError, match=message):
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_actions_with_conditioning_is_refused(tmp_path, store_factory):
+    data = store_factory(tmp_path / "noact.h5", actions=False)
+    with pytest.raises(AmiError, match="no actions"):
+        train(tiny(data), tmp_path / "run", progress=False)
+    cfg = tiny(data, steps=2)
+    cfg.model.action_conditioning = False
+    train(cfg, tmp_path / "run2", progress=False)
+
+
+def test_nan_in_data_is_refused(tmp_path, store_factory):
+    data = store_factory(tmp_path / "nan.h5", nan_row=3)
+    with pytest.raises(AmiError, match="NaN|Inf|non-finite"):
+        train(tiny(data), tmp_path / "run", progress=False)
+
+
+def test_nan_loss_stops_without_poisoned_checkpoint(store, tmp_path, monkeypatch):
+    import amiwm.training.trainer as trainer
+
+    real = trainer.latent_prediction_loss
+    calls = {"n": 0}
+
+    def poisoned(model, *args, **kw):
+        terms = real(model, *args, **kw)
+        calls["n"] += model.training
+        if calls["n"] == 3 and model.training:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(trainer, "latent_prediction_loss", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(AmiError, match="loss became nan at step 3"):
+        train(tiny(store, steps=6), out, progress=False)
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 2
+    weights = load_file(out / "checkpoint" / "model.safetensors")
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())

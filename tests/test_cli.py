@@ -11,15 +11,34 @@ import pytest
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
-    return subprocess.run([sys.executable, "-m", "amiwm.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "amiwm.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cli")
-    r = cli("collect", "--env", "two-rooms", "--episodes", "4", "--steps", "20", "--out", "d.h5",
-            "--seed", "1", "--quiet", cwd=d)
+    r = cli(
+        "collect",
+        "--env",
+        "two-rooms",
+        "--episodes",
+        "4",
+        "--steps",
+        "20",
+        "--out",
+        "d.h5",
+        "--seed",
+        "1",
+        "--quiet",
+        cwd=d,
+    )
     assert r.returncode == 0, r.stderr
     return d
 
@@ -32,10 +51,35 @@ def test_collect_inspect_train_end_to_end(workdir):
         "model: {latent_dim: 16, encoder_width: 8, predictor_dim: 32, predictor_depth: 1,"
         " predictor_heads: 2}\ntrain: {window: 3, sigreg_projections: 32, checkpoint_every: 2}\n"
     )
-    r = cli("train", "--dataset", "d.h5", "--architecture", "jepa-world-model", "--latent-dim",
-            "24", "--objective", "latent-state-prediction", "--action-conditioning", "true",
-            "--precision", "fp32", "--steps", "3", "--batch-size", "4", "--lr", "1e-3", "--seed",
-            "0", "--out", "run", "--config", "tiny.yaml", "--quiet", cwd=workdir)
+    r = cli(
+        "train",
+        "--dataset",
+        "d.h5",
+        "--architecture",
+        "jepa-world-model",
+        "--latent-dim",
+        "24",
+        "--objective",
+        "latent-state-prediction",
+        "--action-conditioning",
+        "true",
+        "--precision",
+        "fp32",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "0",
+        "--out",
+        "run",
+        "--config",
+        "tiny.yaml",
+        "--quiet",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     cfg = json.loads((workdir / "run" / "checkpoint" / "config.json").read_text())
     assert cfg["model"]["latent_dim"] == 24  # flag overrides the file

@@ -40,6 +40,8 @@ class ModelConfig:
     predictor_depth: int = 3
     predictor_heads: int = 4
     history: int = 4  # latents the predictor attends to
+    action_low: list[float] = field(default_factory=list)  # bounds planners must honour
+    action_high: list[float] = field(default_factory=list)
     action_mean: list[float] = field(default_factory=list)
     action_std: list[float] = field(default_factory=list)
     obs_mean: list[float] = field(default_factory=list)  # sensors only: per-channel
@@ -73,7 +75,7 @@ class TrainConfig:
     epochs: float | None = None  # if set, overrides steps
     batch_size: int = 64
     lr: float = 1e-3
-    weight_decay: float = 1e-3
+    weight_decay: float = 0.0
     warmup_steps: int = 50
     grad_clip: float = 1.0
     seed: int = 0

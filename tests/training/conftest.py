@@ -6,13 +6,24 @@ import pytest
 from amiwm.data.store import EpisodeWriter
 
 
-def make_store(path: Path, episodes: int = 6, length: int = 12, size: int = 32, actions: bool = True,
-               nan_row: int | None = None) -> Path:
+def make_store(
+    path: Path,
+    episodes: int = 6,
+    length: int = 12,
+    size: int = 32,
+    actions: bool = True,
+    nan_row: int | None = None,
+) -> Path:
     """A tiny frames store: a bright square that moves by the action each step."""
     rng = np.random.default_rng(0)
-    with EpisodeWriter(path, obs_shape=(size, size, 3), obs_dtype=np.uint8,
-                       action_dim=2 if actions else None, state_dim=2,
-                       attrs={"env_id": "synthetic"}) as w:
+    with EpisodeWriter(
+        path,
+        obs_shape=(size, size, 3),
+        obs_dtype=np.uint8,
+        action_dim=2 if actions else None,
+        state_dim=2,
+        attrs={"env_id": "synthetic"},
+    ) as w:
         for _ in range(episodes):
             pos = rng.uniform(8, size - 8, 2)
             obs, act, st = [], [], []

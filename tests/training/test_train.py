@@ -40,7 +40,9 @@ def test_train_writes_checkpoint_and_logs(store, tmp_path):
 def test_loss_decreases(store, tmp_path, regularizer):
     cfg = tiny(store, steps=40, regularizer=regularizer, lr=3e-3, log_every=1)
     train(cfg, tmp_path / regularizer, progress=False)
-    rows = [json.loads(r) for r in (tmp_path / regularizer / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(r) for r in (tmp_path / regularizer / "metrics.jsonl").read_text().splitlines()
+    ]
     first = sum(r["pred"] for r in rows[:5]) / 5
     last = sum(r["pred"] for r in rows[-5:]) / 5
     assert last < first

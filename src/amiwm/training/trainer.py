@@ -59,6 +59,7 @@ def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
     m.action_dim = store.action_dim if store.has_actions else 0
     mean, std = _action_stats(store) if store.has_actions else ([0.0], [1.0])
     m.action_mean, m.action_std = mean, std
+    m.action_low, m.action_high = _action_bounds(store, m.action_dim)
     if m.modality == "sensors":
         m.encoder = "mlp"
 
@@ -70,6 +71,20 @@ def _action_stats(store: EpisodeStore) -> tuple[list[float], list[float]]:
             rows.append(store.read(int(s), int(s + n - 1))["actions"])  # last row is padding
     a = np.concatenate(rows).astype(np.float64)
     return a.mean(0).tolist(), np.maximum(a.std(0), 1e-6).tolist()
+
+
+def _action_bounds(store: EpisodeStore, dim: int) -> tuple[list[float], list[float]]:
+    """Bounds from the store's action space; else the observed range of the actions."""
+    space = store.attrs.get("action_space")
+    if dim and isinstance(space, dict) and "low" in space and "high" in space:
+        low = np.broadcast_to(np.asarray(space["low"], dtype=np.float64), (dim,))
+        high = np.broadcast_to(np.asarray(space["high"], dtype=np.float64), (dim,))
+        if np.isfinite(low).all() and np.isfinite(high).all():
+            return low.tolist(), high.tolist()
+    if not dim:
+        return [], []
+    stats = store.summary()["action_stats"] or {"min": [-1.0] * dim, "max": [1.0] * dim}
+    return list(stats["min"]), list(stats["max"])
 
 
 def lr_at(step: int, total: int, cfg: Any) -> float:
@@ -190,6 +205,7 @@ def train(
     val_batch = val.get_batch(val_idx) if val_idx else None
 
     def checkpoint(step: int) -> None:
+        recalibrate_batchnorm(model, data, tc, step)
         opt_tensors, groups = _optimizer_tensors(opt)
         tensors = {"optimizer": opt_tensors}
         if target is not None:
@@ -237,30 +253,55 @@ def train(
             loss_v = loss.item()
             bar.update(task, completed=step, loss=loss_v, fps=fps)
             last = step == total or (max_seconds and time.perf_counter() - t0 > max_seconds)
-            if step % tc.log_every == 0 or last:
-                row = {
-                    "step": step,
-                    "lr": lr_at(step - 1, total, tc),
-                    "frames_per_s": fps,
-                    **{k: v.item() for k, v in terms.items()},
-                }
-                if val_batch is not None and (step % tc.checkpoint_every == 0 or last):
+            row = {
+                "step": step,
+                "lr": lr_at(step - 1, total, tc),
+                "frames_per_s": fps,
+                **{k: v.item() for k, v in terms.items()},
+            }
+            if step % tc.checkpoint_every == 0 or last:
+                checkpoint(step)
+                if val_batch is not None:
                     val_v = evaluate_loss(model, val_batch, tc)
                     row["val_pred"] = val_v
                     model.train()
+            if step % tc.log_every == 0 or last:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 for k, v in row.items():
                     if k != "step":
                         tb.add_scalar(k, v, step)
-            if step % tc.checkpoint_every == 0 or last:
-                checkpoint(step)
             if last:
                 break
     tb.close()
     return TrainResult(
         out, step, loss_v, val_v, frames / (time.perf_counter() - t0), time.perf_counter() - t0
     )
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: WorldModel, data: WindowDataset, tc: Any, step: int, batches: int = 8
+) -> None:
+    """Re-estimate BatchNorm running statistics with the current weights ("precise BN").
+
+    The running averages lag fast-changing weights; eval-mode latents were measured off by
+    several standard deviations without this. Batches derive from (seed, step): resumable.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration batches
+    g = step_generator(tc.seed, -2 - step)
+    for _ in range(batches):
+        idx = torch.randint(len(data), (tc.batch_size,), generator=g).tolist()
+        obs = data.get_batch(idx)["obs"]
+        model.encode(obs)
+    for m, mom in zip(norms, momenta, strict=True):
+        m.momentum = mom
 
 
 def evaluate_loss(model: WorldModel, batch: dict[str, torch.Tensor], tc: Any) -> float:

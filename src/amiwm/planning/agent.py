@@ -1,0 +1,183 @@
+"""The world-model agent: encode, imagine candidate futures, pick actions (receding-horizon MPC)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from amiwm.errors import AmiError
+from amiwm.models.world_model import WorldModel
+from amiwm.planning.base import Planner, PlanResult, shift_plan
+from amiwm.planning.costs import final_distance, summed_distance
+
+if TYPE_CHECKING:
+    from amiwm.planning.graph import LatentGraph
+
+COSTS = ("final", "summed")
+
+
+class WorldModelAgent:
+    """choose_action(observation, goal): encoder -> predictor rollouts -> planner.
+
+    Plans `horizon` actions, executes the first `replan_every`, then replans warm-started from
+    the rest of the previous plan. Continuous actions are bounded by the model's action range
+    (or `low`/`high`); with `action_names` and `action_values` (K, A) the agent picks among named
+    actions with a DiscretePlanner and returns names. With a `graph` (a LatentGraph of
+    remembered latent states) far goals are reached through subgoals found on the graph.
+    """
+
+    def __init__(
+        self,
+        world_model: WorldModel,
+        planner: Planner,
+        *,
+        horizon: int = 5,
+        replan_every: int = 1,
+        cost: str = "final",
+        low: Sequence[float] | None = None,
+        high: Sequence[float] | None = None,
+        action_names: Sequence[str] | None = None,
+        graph: LatentGraph | None = None,
+        seed: int = 0,
+    ) -> None:
+        cfg = world_model.config
+        if not cfg.action_conditioning or cfg.action_dim < 1:
+            raise AmiError("this checkpoint was trained without actions; it cannot plan actions")
+        if cost not in COSTS:
+            raise AmiError(f"unknown cost {cost!r}; choose one of: {', '.join(COSTS)}")
+        if horizon < 1 or not 1 <= replan_every <= horizon:
+            raise AmiError(
+                f"need horizon >= 1 and 1 <= replan_every <= horizon, got "
+                f"{horizon} and {replan_every}"
+            )
+        self.model = world_model.eval()
+        self.planner = planner
+        self.horizon = horizon
+        self.replan_every = replan_every
+        self.cost = final_distance if cost == "final" else summed_distance
+        self.action_names = list(action_names) if action_names is not None else None
+        lo = low if low is not None else (cfg.action_low or [-1.0] * cfg.action_dim)
+        hi = high if high is not None else (cfg.action_high or [1.0] * cfg.action_dim)
+        self.low = torch.as_tensor(lo, dtype=torch.float32)
+        self.high = torch.as_tensor(hi, dtype=torch.float32)
+        self.graph = graph
+        self.data: Path | None = None  # episode store the graph was built from, if any
+        self.seed = seed
+        self.plan_ms: list[float] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current plan (call at the start of every episode)."""
+        self._plan: torch.Tensor | None = None
+        self._indices: torch.Tensor | None = None
+        self._queue: list[int] = []
+        self._step = 0
+        self._goal_key: int | None = None
+        self.last_plan: PlanResult | None = None
+        self.subgoal: torch.Tensor | None = None
+        self._ctx: torch.Tensor | None = None
+        self.generator = torch.Generator().manual_seed(self.seed)
+
+    @torch.no_grad()
+    def encode_goal(self, goal: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A goal observation or a goal latent (D,) -> goal latent (D,)."""
+        g = torch.as_tensor(goal)
+        if g.ndim == 1 and g.shape[0] == self.model.config.latent_dim and g.is_floating_point():
+            return g.float()
+        return self.model.encode(g[None])[0]
+
+    @property
+    def last_imagined(self) -> torch.Tensor | None:
+        """Latents (H, D) the model imagines for the current plan (for drawing and debugging)."""
+        if self._plan is None:
+            return None
+        with torch.no_grad():
+            return self.model.rollout_latents(self._ctx, self._plan[None])[0]
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        planner: str = "cem",
+        *,
+        samples: int | None = None,
+        elites: int | None = None,
+        iterations: int | None = None,
+        horizon: int = 5,
+        replan_every: int = 1,
+        graph_data: str | Path | None = None,
+        seed: int = 0,
+    ) -> WorldModelAgent:
+        """Load a model, build a planner by name and, given an episode store, a latent graph."""
+        from amiwm.planning import make_planner
+        from amiwm.planning.graph import LatentGraph
+
+        model = WorldModel.from_pretrained(path)
+        if not model.config.action_conditioning or model.config.action_dim < 1:
+            raise AmiError(f"{path} was trained without actions; it cannot plan actions")
+        plan = make_planner(planner, samples=samples, elites=elites, iterations=iterations)
+        graph = LatentGraph.from_store(model, Path(graph_data)) if graph_data else None
+        agent = cls(model, plan, horizon=horizon, replan_every=replan_every, graph=graph, seed=seed)
+        agent.data = Path(graph_data) if graph_data else None
+        return agent
+
+    def position_probe(self, data: str | Path, episodes: int = 100):
+        """A linear read-out latent -> true state (e.g. x, y) fitted on a store, for drawing."""
+        from amiwm.evaluation import encode_episodes, ridge_fit, ridge_predict
+
+        z, states = encode_episodes(self.model, Path(data), range(episodes))
+        if not len(states):
+            raise AmiError(f"{data} has no states to fit a position read-out on")
+        mu, sd = z.mean(0), z.std(0) + 1e-6
+        w = ridge_fit((z - mu) / sd, states)
+
+        def probe(latents: torch.Tensor) -> np.ndarray:
+            x = torch.as_tensor(latents).float().numpy()
+            return ridge_predict(w, (x - mu) / sd)
+
+        return probe
+
+    def choose_action(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor):
+        """The next action (a float32 array, or a name for named actions)."""
+        if not self._queue:
+            self.plan(observation, goal)
+        i = self._queue.pop(0)
+        self._step += 1
+        if self.action_names is not None and self._indices is not None:
+            return self.action_names[int(self._indices[i])]
+        return self._plan[i].numpy().astype(np.float32)
+
+    def plan(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor) -> PlanResult:
+        """Plan `horizon` actions from the observation toward the goal; queue the first ones."""
+        t0 = time.perf_counter()
+        with torch.no_grad():  # not inference_mode: the gradient planner differentiates later
+            z = self.model.encode(torch.as_tensor(observation)[None])  # (1, D)
+            target = self.encode_goal(goal)
+            if self.graph is not None:
+                target = self.graph.subgoal(z[0], target, self.horizon)
+            self.subgoal = target
+            ctx = z[:, None]  # (1, 1, D)
+
+        def objective(actions: torch.Tensor) -> torch.Tensor:
+            latents = self.model.rollout_latents(ctx.expand(actions.shape[0], -1, -1), actions)
+            return self.cost(latents, target)
+
+        init = None
+        if self._plan is not None:
+            init = shift_plan(self._plan, self.replan_every)
+            if self._indices is not None:
+                init = shift_plan(self._indices[:, None].float(), self.replan_every)[:, 0].long()
+        result = self.planner.plan(
+            objective, self.horizon, self.low, self.high, init, self.generator
+        )
+        self._plan, self._indices = result.actions.clone(), result.indices
+        self._ctx = ctx
+        self._queue = list(range(self.replan_every))
+        self.last_plan = result
+        self.plan_ms.append(1000 * (time.perf_counter() - t0))
+        return result

@@ -1,0 +1,204 @@
+"""Run a goal-reaching agent in an environment and measure it (success, steps, planning time)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amiwm.errors import AmiError
+
+
+@dataclass
+class EpisodeResult:
+    success: bool
+    steps: int
+    plan_ms: list[float]
+    goal: np.ndarray | None = None
+    positions: list[np.ndarray] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
+    overlays: list[dict[str, Any]] = field(default_factory=list)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a success rate."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def sample_task(
+    env: Any, rng: np.random.Generator, distance: float | None = None, tolerance: float = 0.15
+) -> dict[str, np.ndarray] | None:
+    """Start and goal: opposite rooms (distance None), or about `distance` steps apart by the
+    shortest path (steps of the env's maximum step length)."""
+    if distance is None:
+        return None
+    u = env.unwrapped
+    want = distance * u.max_step_norm
+    for _ in range(10_000):
+        start = u.sample_free(rng)
+        goal = u.sample_free(rng)
+        if abs(u.geodesic_distance(start, goal) - want) <= tolerance * want:
+            return {"start": start, "goal": goal}
+    raise AmiError(f"could not place a goal {distance} steps away in this environment")
+
+
+def run_episode(
+    env: Any,
+    act: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    seed: int,
+    options: dict | None = None,
+    reset: Callable[[], None] | None = None,
+    record: Callable[[], dict[str, Any]] | None = None,
+) -> EpisodeResult:
+    """One episode: `act(observation, goal_observation)` until success or the time limit."""
+    u = env.unwrapped
+    if not hasattr(u, "goal_observation"):
+        raise AmiError(
+            f"{env.spec.id if env.spec else env}: no goal_observation(); not a "
+            "goal-reaching environment"
+        )
+    obs, info = env.reset(seed=seed, options=options)
+    goal = u.goal_observation()
+    if reset is not None:
+        reset()
+    out = EpisodeResult(False, 0, [], goal=np.asarray(info.get("goal")))
+    keep = record is not None
+    if keep:
+        out.frames.append(obs)
+        out.positions.append(np.asarray(info["pos"]))
+    while True:
+        action = act(obs, goal)
+        obs, _, terminated, truncated, info = env.step(action)
+        out.steps += 1
+        if keep:
+            out.frames.append(obs)
+            out.positions.append(np.asarray(info["pos"]))
+            out.overlays.append(record())
+        if terminated or truncated:
+            out.success = bool(info.get("is_success", terminated))
+            break
+    return out
+
+
+def summarize(results: list[EpisodeResult]) -> dict[str, Any]:
+    """Success rate with a 95% interval, mean steps to goal, planning ms (median and p95)."""
+    n = len(results)
+    k = sum(r.success for r in results)
+    ms = np.array([m for r in results for m in r.plan_ms]) if results else np.zeros(0)
+    steps = [r.steps for r in results if r.success]
+    return {
+        "episodes": n,
+        "successes": k,
+        "success_rate": k / n if n else 0.0,
+        "success_ci95": list(wilson_interval(k, n)),
+        "mean_steps_to_goal": float(np.mean(steps)) if steps else None,
+        "plan_ms_median": float(np.median(ms)) if len(ms) else None,
+        "plan_ms_p95": float(np.percentile(ms, 95)) if len(ms) else None,
+        "replans": int(len(ms)),
+    }
+
+
+def write_gif(result: EpisodeResult, path: Path, scale: int = 4, fps: int = 10) -> Path:
+    """An episode as a GIF: true path (green), planned path (yellow), subgoal (magenta), goal."""
+    from PIL import Image, ImageDraw
+
+    images = []
+    trail: list[tuple[float, float]] = []
+    for t, frame in enumerate(result.frames):
+        img = Image.fromarray(frame).resize(
+            (frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST
+        )
+        d = ImageDraw.Draw(img)
+        trail.append(tuple(float(v) * scale for v in result.positions[t]))
+        if len(trail) > 1:
+            d.line(trail, fill=(0, 255, 0), width=2)
+        gx, gy = (float(v) * scale for v in result.goal)
+        d.line([(gx - 6, gy - 6), (gx + 6, gy + 6)], fill=(255, 255, 255), width=2)
+        d.line([(gx - 6, gy + 6), (gx + 6, gy - 6)], fill=(255, 255, 255), width=2)
+        ov = (
+            result.overlays[t]
+            if t < len(result.overlays)
+            else (result.overlays[-1] if result.overlays else {})
+        )
+        plan = ov.get("plan")
+        if plan is not None and len(plan):
+            pts = [trail[-1]] + [(float(x) * scale, float(y) * scale) for x, y in plan]
+            d.line(pts, fill=(255, 255, 0), width=2)
+        sub = ov.get("subgoal")
+        if sub is not None:
+            sx, sy = (float(v) * scale for v in sub)
+            d.ellipse([sx - 4, sy - 4, sx + 4, sy + 4], outline=(255, 0, 255), width=2)
+        images.append(img)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+    return path
+
+
+def evaluate(
+    agent: Any,
+    env: Any,
+    episodes: int,
+    seed: int = 0,
+    distance: float | None = None,
+    video: Path | None = None,
+    probe: Callable[[Any], np.ndarray] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run `episodes` goal-reaching episodes with `agent` (a WorldModelAgent or any object with
+    choose_action/reset) and summarise them; optionally write the first episode as a GIF."""
+    from rich.progress import track
+
+    rng = np.random.default_rng(seed)
+    results = []
+    for i in track(range(episodes), description="eval", disable=not progress):
+        options = sample_task(env, rng, distance)
+        before = len(getattr(agent, "plan_ms", []))
+
+        def overlay() -> dict[str, Any]:
+            plan = getattr(agent, "last_imagined", None)
+            sub = getattr(agent, "subgoal", None)
+            return {
+                "plan": probe(plan) if probe and plan is not None else None,
+                "subgoal": probe(sub[None])[0] if probe and sub is not None else None,
+            }
+
+        r = run_episode(
+            env,
+            agent.choose_action,
+            seed=seed + i,
+            options=options,
+            reset=agent.reset,
+            record=overlay if (video and i == 0) else None,
+        )
+        r.plan_ms = list(getattr(agent, "plan_ms", [])[before:])
+        if video and i == 0:
+            write_gif(r, video)
+            r.frames.clear()
+        results.append(r)
+    return summarize(results)
+
+
+class RandomAgent:
+    """Baseline: uniform random actions, goal ignored."""
+
+    def __init__(self, action_space: Any, seed: int = 0) -> None:
+        self.space = action_space
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        self.space.seed(self.seed)
+
+    def choose_action(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        return self.space.sample()

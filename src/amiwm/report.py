@@ -1,0 +1,154 @@
+"""The demo's report folder: plots (matplotlib, Agg) and an index.html that shows them together."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_training(metrics: Path, out: Path) -> Path:
+    plt = _plt()
+    rows = [json.loads(r) for r in metrics.read_text().splitlines() if r.strip()]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps = [r["step"] for r in rows]
+    for key in ("pred", "rollout"):
+        ax[0].plot(steps, [r[key] for r in rows], label=f"train {key}")
+    val = [(r["step"], r["val_pred"]) for r in rows if "val_pred" in r]
+    if val:
+        ax[0].plot(*zip(*val, strict=True), "o-", label="held-out pred")
+    ax[0].set_yscale("log")
+    ax[0].set_xlabel("step")
+    ax[0].set_title("latent prediction loss")
+    ax[0].legend()
+    ax[1].plot(steps, [r["reg"] for r in rows], label="regularizer")
+    ax[1].plot(steps, [r["latent_std"] for r in rows], label="latent std")
+    ax[1].set_xlabel("step")
+    ax[1].set_title("anti-collapse")
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_rollout(rollout: dict[int, dict[str, float]], out: Path) -> Path:
+    plt = _plt()
+    h = sorted(rollout)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(h, [rollout[k]["model"] for k in h], "o-", label="world model rollout")
+    ax.plot(h, [rollout[k]["copy"] for k in h], "s--", label="copy last latent")
+    ax.set_xlabel("steps ahead")
+    ax.set_ylabel("error / latent variance")
+    ax.set_title("open-loop latent rollout error")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_success(results: dict[str, dict[str, Any]], out: Path) -> Path:
+    plt = _plt()
+    names = list(results)
+    rates = [results[n]["success_rate"] for n in names]
+    lo = [r - results[n]["success_ci95"][0] for n, r in zip(names, rates, strict=True)]
+    hi = [results[n]["success_ci95"][1] - r for n, r in zip(names, rates, strict=True)]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar(names, rates, yerr=[lo, hi], capsize=6, color=["tab:green", "tab:gray"][: len(names)])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate (95% CI)")
+    ax.set_title("two-rooms, start and goal in opposite rooms")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_plan_time(ms: list[float], out: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.hist(ms, bins=40, color="tab:blue")
+    if ms:
+        ax.axvline(
+            float(np.median(ms)), color="k", linestyle="--", label=f"median {np.median(ms):.1f} ms"
+        )
+        ax.legend()
+    ax.set_xlabel("milliseconds per replanning step")
+    ax.set_title("planning time")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def write_report(out: Path, summary: dict[str, Any], metrics: Path) -> Path:
+    """Plots + index.html in `out`."""
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    figs = []
+    if metrics.exists():
+        figs.append(("Training", plot_training(metrics, plots / "training.png")))
+    ev = summary["evidence"]
+    figs.append(("Rollout error", plot_rollout(ev["rollout"], plots / "rollout.png")))
+    plan = summary["planning"]
+    results = {k: v for k, v in plan.items() if isinstance(v, dict)}
+    figs.append(("Success", plot_success(results, plots / "success.png")))
+    figs.append(("Planning time", plot_plan_time(plan["plan_ms"], plots / "plan_time.png")))
+    main = results.get("cem+graph", next(iter(results.values())))
+    rows = [
+        ("linear probe R<sup>2</sup>, latent &rarr; (x, y)", f"{ev['probe_r2_xy']:.3f}"),
+        ("effective rank of latents", f"{ev['effective_rank']:.1f}"),
+        (
+            "rollout error at 5 steps (model / copy)",
+            f"{ev['rollout'][5]['model']:.3f} / {ev['rollout'][5]['copy']:.3f}",
+        ),
+        (
+            "success, opposite rooms",
+            f"{main['success_rate']:.0%} ({main['successes']}/{main['episodes']})",
+        ),
+        (
+            "planning, median / p95 ms",
+            f"{main['plan_ms_median']:.1f} / {main['plan_ms_p95']:.1f}"
+            if main["plan_ms_median"] is not None
+            else "-",
+        ),
+        ("total demo time", f"{summary['timings']['total_s'] / 60:.1f} min"),
+    ]
+    table = "\n".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    imgs = "\n".join(
+        f'<figure><img src="plots/{p.name}" alt="{html.escape(t)}"><figcaption>{html.escape(t)}'
+        "</figcaption></figure>"
+        for t, p in figs
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>amiwm demo report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+figure{{display:inline-block;margin:.5em}} img{{max-width:520px}}
+td{{padding:.2em 1em;border-bottom:1px solid #ddd}}</style></head>
+<body><h1>amiwm demo: a JEPA world model on two-rooms</h1>
+<p>Collected with the drifting random walk, trained on CPU, planned in latent space with CEM
+toward subgoals found on a graph of remembered latents.</p>
+<table>{table}</table>
+<h2>A planned episode</h2>
+<p>green: path taken; yellow: the plan as imagined by the model (read out by a linear probe);
+magenta: current subgoal; white cross: goal.</p>
+<img src="episode.gif" alt="planned episode" width="256">
+<h2>Plots</h2>
+{imgs}
+</body></html>
+"""
+    (out / "index.html").write_text(page)
+    return out / "index.html"

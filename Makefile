@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) benchmarks/evidence.py --out amiwm-demo
+	$(VENV)/bin/ami-cli demo --out amiwm-demo
 
 evidence: setup
 	$(PY) benchmarks/evidence.py --out runs/evidence --minutes 10

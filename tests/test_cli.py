@@ -124,3 +124,191 @@ def test_collect_refuses_to_overwrite(workdir):
     r = cli("collect", "--episodes", "1", "--steps", "5", "--out", "d.h5", cwd=workdir)
     assert r.returncode != 0
     assert (workdir / "d.h5").read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def tiny_run(workdir) -> Path:
+    (workdir / "tiny2.yaml").write_text(
+        "model: {latent_dim: 16, encoder_width: 8, predictor_dim: 32, predictor_depth: 1,"
+        " predictor_heads: 2}\ntrain: {window: 3, sigreg_projections: 32, checkpoint_every: 2}\n"
+    )
+    r = cli(
+        "train",
+        "--dataset",
+        "d.h5",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--out",
+        "tiny",
+        "--config",
+        "tiny2.yaml",
+        "--quiet",
+        cwd=workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    return workdir / "tiny"
+
+
+def test_eval_end_to_end(workdir, tiny_run):
+    r = cli(
+        "eval",
+        "--checkpoint",
+        str(tiny_run),
+        "--env",
+        "two-rooms",
+        "--episodes",
+        "2",
+        "--planner",
+        "cem",
+        "--samples",
+        "8",
+        "--elites",
+        "2",
+        "--iterations",
+        "1",
+        "--json",
+        "--video",
+        "ep.gif",
+        cwd=workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    for key in ("success_rate", "success_ci95", "episodes", "plan_ms_median", "plan_ms_p95"):
+        assert key in report
+    assert report["episodes"] == 2 and report["replans"] > 0
+    assert 0.0 <= report["success_ci95"][0] <= report["success_rate"] <= report["success_ci95"][1]
+    gif = (workdir / "ep.gif").read_bytes()
+    assert gif[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_random_baseline_eval(workdir):
+    r = cli(
+        "eval",
+        "--checkpoint",
+        "unused",
+        "--planner",
+        "random",
+        "--episodes",
+        "3",
+        "--json",
+        cwd=workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["episodes"] == 3
+
+
+def test_plan_from_images(workdir, tiny_run):
+    from PIL import Image
+
+    from amiwm.envs.two_rooms import TwoRoomsEnv
+
+    env = TwoRoomsEnv()
+    Image.fromarray(env.render_at((10.0, 10.0))).save(workdir / "start.png")
+    Image.fromarray(env.render_at((50.0, 50.0))).save(workdir / "goal.png")
+    Image.fromarray(env.render_at((50.0, 50.0))[:32]).save(workdir / "small.png")
+    r = cli(
+        "plan",
+        "--checkpoint",
+        str(tiny_run),
+        "--obs",
+        "start.png",
+        "--goal",
+        "goal.png",
+        "--horizon",
+        "4",
+        "--samples",
+        "8",
+        "--elites",
+        "2",
+        "--iterations",
+        "2",
+        cwd=workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    actions = json.loads(r.stdout)["actions"]
+    assert len(actions) == 4 and all(abs(v) <= 2.45 + 1e-6 for a in actions for v in a)
+    r = cli(
+        "plan",
+        "--checkpoint",
+        str(tiny_run),
+        "--obs",
+        "start.png",
+        "--goal",
+        "small.png",
+        cwd=workdir,
+    )
+    assert r.returncode != 0 and "shape" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval", "--checkpoint", "nope"], "checkpoint not found"),
+        (["eval", "--checkpoint", "tiny", "--planner", "astar"], "unknown planner 'astar'"),
+        (["eval", "--checkpoint", "tiny", "--env", "Nope-v0"], "Nope-v0"),
+        (
+            ["plan", "--checkpoint", "tiny", "--obs", "missing.png", "--goal", "goal.png"],
+            "cannot read image",
+        ),
+    ],
+)
+def test_planning_bad_input(workdir, tiny_run, args, message):
+    r = cli(*args, cwd=workdir)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
+
+
+def test_unconditioned_checkpoint_cannot_plan(workdir, tiny_run):
+    r = cli(
+        "train",
+        "--dataset",
+        "d.h5",
+        "--steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        "noact",
+        "--config",
+        "tiny2.yaml",
+        "--action-conditioning",
+        "false",
+        "--quiet",
+        cwd=workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    r = cli("eval", "--checkpoint", "noact", "--episodes", "1", cwd=workdir)
+    assert r.returncode != 0 and "without actions" in r.stderr
+
+
+def test_demo_end_to_end(tmp_path):
+    r = cli(
+        "demo",
+        "--out",
+        "demo",
+        "--minutes",
+        "0.05",
+        "--episodes",
+        "6",
+        "--eval-episodes",
+        "1",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "demo"
+    for name in (
+        "index.html",
+        "episode.gif",
+        "summary.json",
+        "plots/training.png",
+        "plots/rollout.png",
+        "plots/success.png",
+        "plots/plan_time.png",
+    ):
+        assert (out / name).is_file(), name
+    assert (out / "model" / "checkpoint" / "manifest.json").is_file()
+    assert "episode.gif" in (out / "index.html").read_text()

@@ -25,15 +25,8 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the whole pipeline into `out`; the trained checkpoint lands in `out/model`."""
     from amiwm.data.collect import collect
-    from amiwm.data.store import EpisodeStore
-    from amiwm.data.windows import split_episodes
     from amiwm.envs import make_env
-    from amiwm.evaluation import (
-        encode_episodes,
-        latent_effective_rank,
-        linear_probe_r2,
-        rollout_errors,
-    )
+    from amiwm.evaluation import model_evidence
     from amiwm.planning.agent import WorldModelAgent
     from amiwm.planning.episodes import RandomAgent, evaluate
     from amiwm.report import write_report
@@ -65,18 +58,9 @@ def run_demo(
 
     t = time.perf_counter()
     agent = WorldModelAgent.from_checkpoint(model_dir, "cem", graph_data=data, seed=seed)
-    model = agent.model
-    with EpisodeStore(data) as store:
-        n = store.num_episodes
-    train_eps, val_eps = split_episodes(n, cfg.train.val_fraction, seed)
-    z_tr, s_tr = encode_episodes(model, data, train_eps[:100])
-    z_te, s_te = encode_episodes(model, data, val_eps)
-    horizons = (1, 2, 5, 10, 20)
-    evidence = {
-        "probe_r2_xy": linear_probe_r2(z_tr, s_tr, z_te, s_te),
-        "effective_rank": latent_effective_rank(z_te),
-        "rollout": rollout_errors(model, data, val_eps, horizons=horizons),
-    }
+    evidence = model_evidence(
+        agent.model, data, cfg.train.val_fraction, seed, horizons=(1, 2, 5, 10, 20)
+    )
     timings["evidence_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

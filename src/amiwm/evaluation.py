@@ -94,3 +94,26 @@ def rollout_errors(
 
 def latent_effective_rank(z: np.ndarray) -> float:
     return effective_rank(torch.as_tensor(z))
+
+
+def model_evidence(
+    model: WorldModel,
+    path: Path,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    horizons: Sequence[int] = (1, 5, 10),
+    probe_episodes: int = 100,
+) -> dict:
+    """Probe R^2 (latent -> state), effective rank and rollout error on held-out episodes."""
+    from amiwm.data.windows import split_episodes
+
+    with EpisodeStore(path) as store:
+        n = store.num_episodes
+    train_eps, val_eps = split_episodes(n, val_fraction, seed)
+    z_tr, s_tr = encode_episodes(model, path, train_eps[:probe_episodes])
+    z_te, s_te = encode_episodes(model, path, val_eps)
+    return {
+        "probe_r2_xy": linear_probe_r2(z_tr, s_tr, z_te, s_te) if len(s_te) else None,
+        "effective_rank": latent_effective_rank(z_te),
+        "rollout": rollout_errors(model, path, val_eps, horizons=horizons, seed=seed),
+    }

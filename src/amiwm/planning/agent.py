@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from amiwm.planning.graph import LatentGraph
 
 COSTS = ("final", "summed")
+# Planner budget per replanning step, chosen by benchmarks/planning.py (see README).
+DEFAULT_BUDGET = {"samples": 64, "elites": 8, "iterations": 4}
 
 
 class WorldModelAgent:
@@ -120,7 +122,11 @@ class WorldModelAgent:
         model = WorldModel.from_pretrained(path)
         if not model.config.action_conditioning or model.config.action_dim < 1:
             raise AmiError(f"{path} was trained without actions; it cannot plan actions")
-        plan = make_planner(planner, samples=samples, elites=elites, iterations=iterations)
+        budget = {"samples": samples, "elites": elites, "iterations": iterations}
+        budget = {k: DEFAULT_BUDGET[k] if v is None else v for k, v in budget.items()}
+        if planner in ("gd", "gradient") and iterations is None:
+            budget["iterations"] = 10
+        plan = make_planner(planner, **budget)
         graph = LatentGraph.from_store(model, Path(graph_data)) if graph_data else None
         agent = cls(model, plan, horizon=horizon, replan_every=replan_every, graph=graph, seed=seed)
         agent.data = Path(graph_data) if graph_data else None

@@ -57,7 +57,7 @@ class LatentGraph:
         model: WorldModel,
         path: Path,
         episodes: Sequence[int] | None = None,
-        every: int = 1,
+        every: int = 2,
         radius_scale: float = 0.5,
         batch: int = 512,
     ) -> LatentGraph:

@@ -57,7 +57,7 @@ def latent_prediction_loss(
     )
     terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
     terms["loss"] = (
-        terms["pred"] + cfg.rollout_weight * terms["rollout"] + cfg.reg_weight * terms["reg"]
+        terms["pred"] + cfg.rollout_weight * terms["rollout"] + cfg.reg_scale * terms["reg"]
     )
     terms["latent_std"] = z.detach().reshape(-1, z.shape[-1]).std(0).mean()
     return terms

@@ -110,6 +110,7 @@ def _agent(args: argparse.Namespace):
         iterations=args.iterations,
         horizon=args.horizon,
         replan_every=args.replan_every,
+        cost=args.cost,
         graph_data=graph,
         seed=args.seed,
     )
@@ -165,7 +166,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     images = []
     for name in (args.obs, args.goal):
         try:
-            images.append(np.asarray(Image.open(name).convert("RGB")))
+            images.append(np.array(Image.open(name).convert("RGB")))
         except (OSError, UnidentifiedImageError) as exc:
             raise AmiError(f"cannot read image {name}: {exc}") from None
     args.no_graph = args.graph_data is None
@@ -259,6 +260,7 @@ def build_parser() -> Parser:
         q.add_argument("--iterations", type=int, help="planner iterations per replanning step")
         q.add_argument("--horizon", type=int, default=5, help="planned steps")
         q.add_argument("--replan-every", type=int, default=1, help="executed steps per plan")
+        q.add_argument("--cost", default="final", help="final | summed latent distance to goal")
         q.add_argument(
             "--graph-data",
             type=Path,

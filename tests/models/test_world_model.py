@@ -34,7 +34,7 @@ def test_shapes(encoder, predictor):
 
 def test_predictor_is_causal():
     torch.manual_seed(0)
-    m = WorldModel(small()).eval()
+    m = WorldModel(small(predictor="transformer")).eval()
     z = torch.randn(1, 3, 16)
     a = torch.randn(1, 3, 2)
     p1 = m.predict(z, a)
@@ -56,12 +56,13 @@ def test_rollout_matches_teacher_forcing_on_own_predictions():
     assert torch.allclose(m.predict(seq, a), roll, atol=1e-5)
 
 
-def test_actions_change_predictions_unless_unconditioned():
+@pytest.mark.parametrize("predictor", ["transformer", "mlp"])
+def test_actions_change_predictions_unless_unconditioned(predictor):
     torch.manual_seed(0)
     z = torch.randn(1, 1, 16)
     for cond in (True, False):
-        m = WorldModel(small(action_conditioning=cond)).eval()
-        for blk in m.predictor.blocks:  # AdaLN gates start at zero; open them
+        m = WorldModel(small(action_conditioning=cond, predictor=predictor)).eval()
+        for blk in getattr(m.predictor, "blocks", []):  # AdaLN gates start at zero; open them
             torch.nn.init.normal_(blk.modulation[1].weight, std=0.1)
         d = (m.predict(z, torch.ones(1, 1, 2)) - m.predict(z, -torch.ones(1, 1, 2))).abs().max()
         assert (d > 1e-4) == cond

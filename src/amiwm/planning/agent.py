@@ -28,9 +28,10 @@ class WorldModelAgent:
 
     Plans `horizon` actions, executes the first `replan_every`, then replans warm-started from
     the rest of the previous plan. Continuous actions are bounded by the model's action range
-    (or `low`/`high`); with `action_names` and `action_values` (K, A) the agent picks among named
-    actions with a DiscretePlanner and returns names. With a `graph` (a LatentGraph of
-    remembered latent states) far goals are reached through subgoals found on the graph.
+    (or `low`/`high`). With `action_names` and a DiscretePlanner over their action vectors
+    (K, A), the agent picks among named actions and returns names. With a `graph` (a LatentGraph
+    of remembered latent states) far goals are reached through subgoals found on the graph.
+    Costs: "final" (latent distance to the goal at the last step) or "summed" (over the horizon).
     """
 
     def __init__(
@@ -78,8 +79,6 @@ class WorldModelAgent:
         self._plan: torch.Tensor | None = None
         self._indices: torch.Tensor | None = None
         self._queue: list[int] = []
-        self._step = 0
-        self._goal_key: int | None = None
         self.last_plan: PlanResult | None = None
         self.subgoal: torch.Tensor | None = None
         self._ctx: torch.Tensor | None = None
@@ -112,6 +111,7 @@ class WorldModelAgent:
         iterations: int | None = None,
         horizon: int = 5,
         replan_every: int = 1,
+        cost: str = "final",
         graph_data: str | Path | None = None,
         seed: int = 0,
     ) -> WorldModelAgent:
@@ -128,15 +128,26 @@ class WorldModelAgent:
             budget["iterations"] = 10
         plan = make_planner(planner, **budget)
         graph = LatentGraph.from_store(model, Path(graph_data)) if graph_data else None
-        agent = cls(model, plan, horizon=horizon, replan_every=replan_every, graph=graph, seed=seed)
+        agent = cls(
+            model,
+            plan,
+            horizon=horizon,
+            replan_every=replan_every,
+            cost=cost,
+            graph=graph,
+            seed=seed,
+        )
         agent.data = Path(graph_data) if graph_data else None
         return agent
 
     def position_probe(self, data: str | Path, episodes: int = 100):
         """A linear read-out latent -> true state (e.g. x, y) fitted on a store, for drawing."""
+        from amiwm.data.store import EpisodeStore
         from amiwm.evaluation import encode_episodes, ridge_fit, ridge_predict
 
-        z, states = encode_episodes(self.model, Path(data), range(episodes))
+        with EpisodeStore(Path(data)) as store:
+            n = min(episodes, store.num_episodes)
+        z, states = encode_episodes(self.model, Path(data), range(n))
         if not len(states):
             raise AmiError(f"{data} has no states to fit a position read-out on")
         mu, sd = z.mean(0), z.std(0) + 1e-6
@@ -153,7 +164,6 @@ class WorldModelAgent:
         if not self._queue:
             self.plan(observation, goal)
         i = self._queue.pop(0)
-        self._step += 1
         if self.action_names is not None and self._indices is not None:
             return self.action_names[int(self._indices[i])]
         return self._plan[i].numpy().astype(np.float32)

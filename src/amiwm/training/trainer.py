@@ -165,6 +165,7 @@ def train(
     cfg.validate()
     out = Path(out)
     store = open_store(cfg.dataset)
+    cfg.dataset = str(Path(cfg.dataset).resolve())  # checkpoints name their data unambiguously
     store.check_finite()
     fill_model_from_data(cfg, store)
     cfg.validate()

@@ -122,6 +122,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from amiwm.envs import make_env
     from amiwm.planning.episodes import RandomAgent, evaluate
 
+    if args.episodes < 1:
+        raise AmiError(f"--episodes must be >= 1, got {args.episodes}")
     env = make_env(args.env)
     agent = RandomAgent(env.action_space, args.seed) if args.planner == "random" else _agent(args)
     probe = None

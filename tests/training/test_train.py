@@ -167,3 +167,54 @@ def test_nan_loss_stops_without_poisoned_checkpoint(store, tmp_path, monkeypatch
     assert state["step"] == 2
     weights = load_file(out / "checkpoint" / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+
+def test_kill_9_then_resume_is_bit_identical(store, tmp_path):
+    """A real SIGKILL in the middle of `ami-cli train`, then --resume: same weights."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "tiny.yaml").write_text(
+        "model: {latent_dim: 16, encoder_width: 8, predictor_dim: 32}\n"
+        "train: {window: 3, checkpoint_every: 3, log_every: 1, warmup_steps: 2}\n"
+    )
+
+    def cli(out: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "amiwm.cli",
+            "train",
+            "--dataset",
+            str(store),
+            "--steps",
+            "30",
+            "--batch-size",
+            "8",
+            "--out",
+            str(tmp_path / out),
+            "--config",
+            str(tmp_path / "tiny.yaml"),
+            "--quiet",
+        ]
+
+    subprocess.run(cli("full"), check=True, capture_output=True, timeout=300)
+    proc = subprocess.Popen(cli("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / "killed" / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if state.exists() and json.loads(state.read_text())["step"] >= 9:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(state.read_text())["step"]
+    assert killed_at < 60
+    r = subprocess.run([*cli("killed"), "--resume"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    a = load_file(tmp_path / "full" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "checkpoint" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -191,7 +191,7 @@ def test_kill_9_then_resume_is_bit_identical(store, tmp_path):
             "--dataset",
             str(store),
             "--steps",
-            "30",
+            "60",
             "--batch-size",
             "8",
             "--out",

@@ -218,3 +218,20 @@ def test_kill_9_then_resume_is_bit_identical(store, tmp_path):
     a = load_file(tmp_path / "full" / "checkpoint" / "model.safetensors")
     b = load_file(tmp_path / "killed" / "checkpoint" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_collapse_is_reported():
+    from amiwm.training.trainer import collapse_warning
+
+    assert collapse_warning(0.9, 30.0, 64) is None
+    assert "latent std" in collapse_warning(1e-4, 30.0, 64)
+    assert "effective rank" in collapse_warning(0.9, 1.1, 64)
+
+
+def test_collapsed_run_logs_warning(store, tmp_path, monkeypatch):
+    import amiwm.training.trainer as trainer
+
+    monkeypatch.setattr(trainer, "effective_rank", lambda z: 1.0)  # as if all latents coincide
+    train(tiny(store, steps=2), tmp_path / "run", progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["collapse"] is True and rows[-1]["effective_rank"] == 1.0

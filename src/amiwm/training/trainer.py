@@ -18,6 +18,7 @@ from amiwm.config import RunConfig
 from amiwm.data.store import EpisodeStore
 from amiwm.data.windows import WindowDataset, split_episodes
 from amiwm.errors import AmiError
+from amiwm.models.regularizers import effective_rank
 from amiwm.models.world_model import WorldModel
 from amiwm.training.objective import build_regularizer, latent_prediction_loss
 
@@ -263,9 +264,13 @@ def train(
             if step % tc.checkpoint_every == 0 or last:
                 checkpoint(step)
                 if val_batch is not None:
-                    val_v = evaluate_loss(model, val_batch, tc)
-                    row["val_pred"] = val_v
+                    val_v, rank = evaluate_loss(model, val_batch, tc)
+                    row["val_pred"], row["effective_rank"] = val_v, rank
                     model.train()
+                    warning = collapse_warning(row["latent_std"], rank, cfg.model.latent_dim)
+                    if warning:
+                        row["collapse"] = True
+                        bar.console.print(f"warning: step {step}: {warning}", style="yellow")
             if step % tc.log_every == 0 or last:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
@@ -305,11 +310,24 @@ def recalibrate_batchnorm(
         m.momentum = mom
 
 
-def evaluate_loss(model: WorldModel, batch: dict[str, torch.Tensor], tc: Any) -> float:
-    """Teacher-forced prediction MSE on a held-out batch (eval mode, no gradients)."""
+def evaluate_loss(
+    model: WorldModel, batch: dict[str, torch.Tensor], tc: Any
+) -> tuple[float, float]:
+    """Held-out teacher-forced prediction MSE and effective rank of the latents (eval mode)."""
     model.eval()
     with torch.no_grad():
-        return latent_prediction_loss(model, batch, tc, None)["pred"].item()
+        pred = latent_prediction_loss(model, batch, tc, None)["pred"].item()
+        rank = effective_rank(model.encode(batch["obs"][:, 0]))
+    return pred, rank
+
+
+def collapse_warning(latent_std: float, rank: float, dim: int) -> str | None:
+    """A message when the latents look collapsed (tiny spread or rank near 1), else None."""
+    if latent_std < 1e-2:
+        return f"representation collapse: latent std {latent_std:.2g} (regularizer too weak?)"
+    if dim >= 8 and rank < 2.0:
+        return f"representation collapse: effective rank {rank:.2f} of {dim}"
+    return None
 
 
 def _ema_update(target: torch.nn.Module, online: torch.nn.Module, decay: float) -> None:

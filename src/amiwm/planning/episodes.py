@@ -43,6 +43,8 @@ def sample_task(
     if distance is None:
         return None
     u = env.unwrapped
+    if not all(hasattr(u, a) for a in ("sample_free", "geodesic_distance", "max_step_norm")):
+        raise AmiError("--distance needs an environment with known geometry, e.g. two-rooms")
     want = distance * u.max_step_norm
     for _ in range(10_000):
         start = u.sample_free(rng)
@@ -190,15 +192,16 @@ def evaluate(
 
 
 class RandomAgent:
-    """Baseline: uniform random actions, goal ignored."""
+    """Baseline: uniform random actions, goal ignored (a fresh random stream every episode)."""
 
     def __init__(self, action_space: Any, seed: int = 0) -> None:
         self.space = action_space
         self.seed = seed
-        self.reset()
+        self.episodes = 0
 
     def reset(self) -> None:
-        self.space.seed(self.seed)
+        self.space.seed(self.seed + self.episodes)
+        self.episodes += 1
 
     def choose_action(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
         return self.space.sample()

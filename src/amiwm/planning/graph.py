@@ -58,7 +58,7 @@ class LatentGraph:
         path: Path,
         episodes: Sequence[int] | None = None,
         every: int = 2,
-        radius_scale: float = 0.5,
+        radius_scale: float = 0.35,
         batch: int = 512,
     ) -> LatentGraph:
         """Encode every `every`-th frame of `episodes`; link neighbours in time and in space.

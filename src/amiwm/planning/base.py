@@ -43,6 +43,20 @@ class Planner(Protocol):
     ) -> PlanResult: ...
 
 
+def check_sampling(
+    planner: str, samples: int, elites: int | None, momentum: float = 0.0, min_std: float = 0.0
+) -> None:
+    """Shared checks of sampling planners: elites <= samples, momentum in [0, 1), min_std >= 0."""
+    if elites is not None:
+        check_positive(elites=elites)
+        if elites > samples:
+            raise AmiError(f"{planner} elites={elites} exceeds samples={samples}; lower elites")
+    if not 0.0 <= momentum < 1.0:
+        raise AmiError(f"{planner} momentum={momentum} must be in [0, 1)")
+    if min_std < 0:
+        raise AmiError(f"{planner} min_std={min_std} must be >= 0")
+
+
 def check_positive(**values: int | float) -> None:
     """Raise AmiError for any planner setting that is not > 0."""
     for name, value in values.items():

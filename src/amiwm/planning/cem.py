@@ -6,8 +6,14 @@ import math
 
 import torch
 
-from amiwm.errors import AmiError
-from amiwm.planning.base import Objective, PlanResult, check_costs, check_positive, prepare
+from amiwm.planning.base import (
+    Objective,
+    PlanResult,
+    check_costs,
+    check_positive,
+    check_sampling,
+    prepare,
+)
 
 
 class CEMPlanner:
@@ -32,12 +38,7 @@ class CEMPlanner:
         keep_elites: bool = True,
     ) -> None:
         check_positive(samples=samples, elites=elites, iterations=iterations)
-        if elites > samples:
-            raise AmiError(f"cem elites={elites} exceeds samples={samples}; lower elites")
-        if not 0.0 <= momentum < 1.0:
-            raise AmiError(f"cem momentum={momentum} must be in [0, 1)")
-        if min_std < 0:
-            raise AmiError(f"cem min_std={min_std} must be >= 0")
+        check_sampling("cem", samples, elites, momentum, min_std)
         self.samples = samples
         self.elites = elites
         self.iterations = iterations

@@ -7,7 +7,7 @@ import math
 import torch
 
 from amiwm.errors import AmiError
-from amiwm.planning.base import Objective, PlanResult, check_costs, check_positive
+from amiwm.planning.base import Objective, PlanResult, check_costs, check_positive, check_sampling
 
 
 class DiscretePlanner:
@@ -18,15 +18,13 @@ class DiscretePlanner:
     `elites` cheapest (kept across iterations without re-evaluation) refit the probabilities,
     mixed with the uniform distribution by `smoothing` so no action dies out. The most likely
     sequence is always one of the candidates. `init` (H, A) or (H,) indices biases the start
-    distribution towards the warm-start plan (nearest named action per step). `beam_width` is
-    accepted for configuration compatibility but unused (categorical CEM replaces beam search).
+    distribution towards the warm-start plan (nearest named action per step).
     """
 
     def __init__(
         self,
         values: torch.Tensor,
         names: list[str] | None = None,
-        beam_width: int = 64,
         samples: int = 256,
         iterations: int = 10,
         elites: int = 25,
@@ -44,13 +42,11 @@ class DiscretePlanner:
         if names is not None and len(names) != values.shape[0]:
             raise AmiError(f"got {len(names)} action names for {values.shape[0]} action values")
         check_positive(samples=samples, iterations=iterations, elites=elites)
-        if elites > samples:
-            raise AmiError(f"discrete elites={elites} exceeds samples={samples}; lower elites")
+        check_sampling("discrete", samples, elites)
         if not (0.0 <= smoothing <= 1.0 and 0.0 <= init_weight < 1.0):
             raise AmiError("discrete smoothing must be in [0, 1] and init_weight in [0, 1)")
         self.values = values
         self.names = list(names) if names is not None else [str(i) for i in range(len(values))]
-        self.beam_width = beam_width
         self.samples = samples
         self.iterations = iterations
         self.elites = elites

@@ -6,8 +6,14 @@ import math
 
 import torch
 
-from amiwm.errors import AmiError
-from amiwm.planning.base import Objective, PlanResult, check_costs, check_positive, prepare
+from amiwm.planning.base import (
+    Objective,
+    PlanResult,
+    check_costs,
+    check_positive,
+    check_sampling,
+    prepare,
+)
 
 
 class MPPIPlanner:
@@ -36,14 +42,7 @@ class MPPIPlanner:
         elites: int | None = 30,
     ) -> None:
         check_positive(samples=samples, iterations=iterations, temperature=temperature)
-        if elites is not None:
-            check_positive(elites=elites)
-            if elites > samples:
-                raise AmiError(f"mppi elites={elites} exceeds samples={samples}; lower elites")
-        if not 0.0 <= momentum < 1.0:
-            raise AmiError(f"mppi momentum={momentum} must be in [0, 1)")
-        if min_std < 0:
-            raise AmiError(f"mppi min_std={min_std} must be >= 0")
+        check_sampling("mppi", samples, elites, momentum, min_std)
         self.samples = samples
         self.iterations = iterations
         self.temperature = temperature

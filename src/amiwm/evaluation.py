@@ -16,18 +16,19 @@ from amiwm.models.world_model import WorldModel
 
 @torch.no_grad()
 def encode_episodes(
-    model: WorldModel, path: Path, episodes: Sequence[int], batch: int = 256
+    model: WorldModel, path: Path, episodes: Sequence[int], batch: int = 256, every: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Latents and true states (empty if the store has none) of every step of `episodes`."""
+    """Latents and true states (empty if the store has none) of every `every`-th step of
+    `episodes`, in episode order."""
     zs, ss = [], []
     with EpisodeStore(path) as store:
         for e in episodes:
             ep = store.episode(int(e))
-            obs = ep["observations"]
+            obs = ep["observations"][::every]
             for i in range(0, len(obs), batch):
                 zs.append(model.encode(obs[i : i + batch]).float().numpy())
             if "states" in ep:
-                ss.append(ep["states"])
+                ss.append(ep["states"][::every])
     states = np.concatenate(ss) if ss else np.zeros((0, 0))
     return np.concatenate(zs), states
 

@@ -19,6 +19,13 @@ def _plt():
     return plt
 
 
+def _save(fig, out: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    _plt().close(fig)
+    return out
+
+
 def plot_training(metrics: Path, out: Path) -> Path:
     plt = _plt()
     rows = [json.loads(r) for r in metrics.read_text().splitlines() if r.strip()]
@@ -38,10 +45,7 @@ def plot_training(metrics: Path, out: Path) -> Path:
     ax[1].set_xlabel("step")
     ax[1].set_title("anti-collapse")
     ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_rollout(rollout: dict[int, dict[str, float]], out: Path) -> Path:
@@ -54,10 +58,7 @@ def plot_rollout(rollout: dict[int, dict[str, float]], out: Path) -> Path:
     ax.set_ylabel("error / latent variance")
     ax.set_title("open-loop latent rollout error")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_success(results: dict[str, dict[str, Any]], out: Path) -> Path:
@@ -71,10 +72,7 @@ def plot_success(results: dict[str, dict[str, Any]], out: Path) -> Path:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate (95% CI)")
     ax.set_title("two-rooms, start and goal in opposite rooms")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_plan_time(ms: list[float], out: Path) -> Path:
@@ -88,10 +86,7 @@ def plot_plan_time(ms: list[float], out: Path) -> Path:
         ax.legend()
     ax.set_xlabel("milliseconds per replanning step")
     ax.set_title("planning time")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def write_report(out: Path, summary: dict[str, Any], metrics: Path) -> Path:

@@ -120,6 +120,8 @@ class WorldModelAgent:
         from amiwm.planning.graph import LatentGraph
 
         model = WorldModel.from_pretrained(path)
+        # checked here as well as in __init__: the error names the path and comes before the
+        # (slow) graph is built
         if not model.config.action_conditioning or model.config.action_dim < 1:
             raise AmiError(f"{path} was trained without actions; it cannot plan actions")
         budget = {"samples": samples, "elites": elites, "iterations": iterations}

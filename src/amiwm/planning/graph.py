@@ -19,6 +19,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from amiwm.data.store import EpisodeStore
 from amiwm.errors import AmiError
+from amiwm.evaluation import encode_episodes
 from amiwm.models.world_model import WorldModel
 
 
@@ -37,8 +38,10 @@ class LatentGraph:
         self.steps_per_hop = steps_per_hop
         n = len(latents)
         self.matrix = coo_matrix((weight, (src, dst)), shape=(n, n)).tocsr()
+        self._reversed = self.matrix.T.tocsr()  # Dijkstra from the goal gives distances to it
         self._sq = self.latents.square().sum(1)
         self._goal_key: bytes | None = None
+        self._goal_node = -1
         self._dist: np.ndarray | None = None
         self._next: np.ndarray | None = None
 
@@ -65,24 +68,18 @@ class LatentGraph:
 
         The spatial radius is `radius_scale` times the median latent distance of one hop.
         """
-        zs, ids = [], []
         with EpisodeStore(path) as store:
-            eps = range(store.num_episodes) if episodes is None else episodes
-            for e in eps:
-                obs = store.episode(int(e))["observations"][::every]
-                for i in range(0, len(obs), batch):
-                    zs.append(model.encode(obs[i : i + batch]).float())
-                ids.append(np.full(len(obs), int(e)))
-        if not zs:
+            eps = list(range(store.num_episodes) if episodes is None else episodes)
+            lengths = store.episode_lengths[eps] if eps else np.zeros(0, np.int64)
+        if not eps:
             raise AmiError(f"{path}: no frames to build a latent graph from")
-        z = torch.cat(zs)
-        ep = np.concatenate(ids)
+        z = torch.from_numpy(encode_episodes(model, path, eps, batch=batch, every=every)[0])
+        ep = np.repeat(np.arange(len(eps)), -(-lengths // every))  # frames kept per episode
         same = ep[1:] == ep[:-1]
         src_t = np.nonzero(same)[0]
         hop = (z[1:] - z[:-1]).norm(dim=1).numpy()[same]
-        radius = radius_scale * float(np.median(hop)) if len(hop) else 0.0
-        src_s, dst_s, d_s = _pairs_within(z, radius)
         scale = float(np.median(hop)) if len(hop) else 1.0
+        src_s, dst_s, d_s = _pairs_within(z, radius_scale * scale if len(hop) else 0.0)
         src = np.concatenate([src_t, src_t + 1, src_s])
         dst = np.concatenate([src_t + 1, src_t, dst_s])
         w = np.concatenate([np.ones(2 * len(src_t)), d_s / max(scale, 1e-9) + 1e-3])
@@ -93,12 +90,13 @@ class LatentGraph:
         return int(d.argmin())
 
     def _prepare(self, goal: torch.Tensor) -> int:
+        """Shortest paths to the goal's node, computed once per goal."""
         key = goal.float().numpy().tobytes()
-        g = self.nearest(goal)
         if key != self._goal_key:
-            dist, pred = dijkstra(self.matrix.T.tocsr(), indices=g, return_predecessors=True)
-            self._dist, self._next, self._goal_key = dist, pred, key
-        return g
+            g = self.nearest(goal)
+            dist, pred = dijkstra(self._reversed, indices=g, return_predecessors=True)
+            self._dist, self._next, self._goal_key, self._goal_node = dist, pred, key, g
+        return self._goal_node
 
     def steps_to_goal(self, z: torch.Tensor, goal: torch.Tensor) -> float:
         """Shortest-path length (env steps) from the node nearest z to the node nearest goal."""

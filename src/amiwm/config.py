@@ -13,7 +13,7 @@ from amiwm.errors import AmiError
 ARCHITECTURES = ("jepa-world-model",)
 OBJECTIVES = ("latent-state-prediction",)
 PRECISIONS = ("fp32", "bf16")
-ENCODERS = ("conv", "vit", "mlp")
+ENCODERS = ("conv", "vit", "mlp", "temporal")
 PREDICTORS = ("transformer", "mlp")
 REGULARIZERS = ("sigreg", "vicreg", "ema")
 
@@ -29,7 +29,10 @@ class ModelConfig:
 
     architecture: str = "jepa-world-model"
     modality: str = "frames"  # "frames" (uint8 H x W x C) or "sensors" (float vector)
-    obs_shape: list[int] = field(default_factory=lambda: [64, 64, 3])
+    obs_shape: list[int] = field(default_factory=lambda: [64, 64, 3])  # sensors: [context, D]
+    context: int = 30  # sensors only: rows of history the encoder sees per observation
+    channels: list[str] = field(default_factory=list)  # sensors only: column names, in order
+    action_names: list[str] = field(default_factory=list)
     action_dim: int = 2
     action_conditioning: bool = True
     latent_dim: int = 64
@@ -53,6 +56,8 @@ class ModelConfig:
         _choice("predictor", self.predictor, PREDICTORS)
         if self.latent_dim < 1:
             raise AmiError(f"--latent-dim must be a positive integer, got {self.latent_dim}")
+        if self.context < 1:
+            raise AmiError(f"model.context must be >= 1, got {self.context}")
         if self.history < 1:
             raise AmiError(f"model.history must be >= 1, got {self.history}")
         if self.predictor_dim % self.predictor_heads:

@@ -124,6 +124,19 @@ class WorldModel(nn.Module):
         """Encode observations (B, h, *obs_shape) and roll out actions (B, h - 1 + n, A)."""
         return self.rollout_latents(self.encode(obs_history), actions)
 
+    def surprise(self, obs: ArrayLike, actions: ArrayLike) -> torch.Tensor:
+        """How far reality departs from prediction: (B, h + 1, *obs), (B, h, A) -> (B,).
+
+        The last observation is predicted from the h before it and the actions between them;
+        surprise is the squared distance between predicted and encoded latent, divided by
+        latent_dim.
+        """
+        z = self.encode(obs)
+        if z.ndim != 3 or z.shape[1] < 2:
+            raise AmiError("surprise needs observations (B, h + 1, ...) with h >= 1")
+        pred = self.rollout_latents(z[:, :-1], actions)[:, -1]
+        return (pred - z[:, -1]).pow(2).mean(-1)
+
     # ----------------------------------------------------------------- persistence
     def save_pretrained(self, path: str | Path) -> Path:
         """Write config.json + model.safetensors (+ manifest with checksums) atomically."""

@@ -1,95 +1,12 @@
-"""`ami-cli`: parses flags, calls the Python API, formats output. No logic of its own."""
+"""`ami-cli eval`, `plan` and `demo`."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from amiwm.cli import Parser
 from amiwm.errors import AmiError
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports bad flags as a one-line AmiError instead of usage + exit."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise AmiError(f"{self.prog}: {message} (see --help)")
-
-
-def _bool(value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("true", "yes", "1", "on"):
-        return True
-    if v in ("false", "no", "0", "off"):
-        return False
-    raise AmiError(f"--action-conditioning must be true or false, got {value!r}")
-
-
-# ----------------------------------------------------------------------------- commands
-def cmd_train(args: argparse.Namespace) -> None:
-    from amiwm.checkpoint import read_json
-    from amiwm.config import RunConfig, load_config_file
-    from amiwm.training.trainer import train
-
-    out = args.out
-    if out is None:
-        if args.resume:
-            raise AmiError("--resume needs --out DIR, the run to continue")
-        out = Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
-    if args.config is not None:
-        cfg = load_config_file(args.config)
-    elif args.resume and (out / "config.json").exists():
-        cfg = RunConfig.from_dict(read_json(out / "config.json"))
-    else:
-        cfg = RunConfig()
-    m, t = cfg.model, cfg.train
-    overrides = [
-        (cfg, "dataset", args.dataset),
-        (m, "architecture", args.architecture),
-        (m, "latent_dim", args.latent_dim),
-        (t, "objective", args.objective),
-        (m, "action_conditioning", args.action_conditioning),
-        (t, "precision", args.precision),
-        (t, "steps", args.steps),
-        (t, "epochs", args.epochs),
-        (t, "batch_size", args.batch_size),
-        (t, "lr", args.lr),
-        (t, "seed", args.seed),
-    ]
-    for section, name, value in overrides:
-        if value is not None:
-            setattr(section, name, value)
-    r = train(cfg, out, resume=args.resume, progress=not args.quiet)
-    print(
-        f"trained {r.step} steps in {r.seconds:.0f}s ({r.frames_per_s:.0f} frames/s); "
-        f"loss {r.loss:.4f}, val pred {r.val_pred_loss:.4f}; checkpoint: {r.out / 'checkpoint'}"
-    )
-
-
-def cmd_collect(args: argparse.Namespace) -> None:
-    from amiwm.data.collect import collect
-
-    path = collect(
-        args.env,
-        args.episodes,
-        args.steps,
-        args.out,
-        policy=args.policy,
-        seed=args.seed,
-        frame_size=args.frame_size,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
-    print(f"wrote {path}")
-
-
-def cmd_data_inspect(args: argparse.Namespace) -> None:
-    from amiwm.data.store import EpisodeStore, format_summary
-
-    with EpisodeStore(args.path) as store:
-        print(format_summary(store.summary()))
 
 
 def _agent(args: argparse.Namespace):
@@ -212,48 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     )
 
 
-# ----------------------------------------------------------------------------- parser
-def build_parser() -> Parser:
-    p = Parser(prog="ami-cli", description="amiwm: JEPA world models that predict latents.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-
-    t = sub.add_parser("train", help="train a JEPA world model on an episode store")
-    t.add_argument("--dataset", help="HDF5 episode store (from `ami-cli collect`)")
-    t.add_argument("--architecture", help="model family: jepa-world-model")
-    t.add_argument("--latent-dim", type=int, help="latent state size, e.g. 64 or 8192")
-    t.add_argument("--objective", help="training objective: latent-state-prediction")
-    t.add_argument(
-        "--action-conditioning",
-        type=_bool,
-        metavar="true|false",
-        help="condition the predictor on actions",
-    )
-    t.add_argument("--precision", help="fp32 | bf16 (bf16 autocast)")
-    t.add_argument("--steps", type=int, help="optimizer steps")
-    t.add_argument(
-        "--epochs", type=float, help="passes over the training windows (overrides --steps)"
-    )
-    t.add_argument("--batch-size", type=int, help="windows per step")
-    t.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
-    t.add_argument("--seed", type=int, help="random seed: same seed, same weights on CPU")
-    t.add_argument("--out", type=Path, help="run directory (checkpoint, metrics, TensorBoard)")
-    t.add_argument("--config", type=Path, help="YAML config (dataset/model/train); flags override")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=cmd_train)
-
-    c = sub.add_parser("collect", help="collect episodes from an environment into HDF5")
-    c.add_argument("--env", default="two-rooms", help="two-rooms or a Gymnasium id (rgb_array)")
-    c.add_argument("--episodes", type=int, default=100)
-    c.add_argument("--steps", type=int, default=100, help="steps per episode")
-    c.add_argument("--out", type=Path, default=Path("data.h5"))
-    c.add_argument("--policy", default="drift", help="drift (two-rooms) or random")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--frame-size", type=int, default=64)
-    c.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    c.add_argument("--quiet", action="store_true")
-    c.set_defaults(func=cmd_collect)
-
+def register(sub: argparse._SubParsersAction) -> None:
     def planning_flags(q: Parser) -> None:
         q.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run dir")
         q.add_argument("--planner", default="cem", help="cem | mppi | gd (eval: also random)")
@@ -295,33 +171,3 @@ def build_parser() -> Parser:
     dm.add_argument("--seed", type=int, default=0)
     dm.add_argument("--quiet", action="store_true")
     dm.set_defaults(func=cmd_demo)
-
-    d = sub.add_parser("data", help="inspect episode stores")
-    dsub = d.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=Parser)
-    i = dsub.add_parser("inspect", help="print a summary of an episode store")
-    i.add_argument("path", type=Path)
-    i.set_defaults(func=cmd_data_inspect)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line on stderr and a non-zero exit."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        func: Callable[[argparse.Namespace], None] | None = getattr(args, "func", None)
-        if func is None:
-            parser.print_help()
-            return 2
-        func(args)
-    except AmiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted (a training run continues with --resume)", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,61 @@
+"""`ami-cli`: parses flags, calls the Python API, formats output. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from amiwm.errors import AmiError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as a one-line AmiError instead of usage + exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise AmiError(f"{self.prog}: {message} (see --help)")
+
+
+def boolean(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "yes", "1", "on"):
+        return True
+    if v in ("false", "no", "0", "off"):
+        return False
+    raise AmiError(f"--action-conditioning must be true or false, got {value!r}")
+
+
+COMMANDS = ("train", "data", "planning")  # modules of amiwm.cli, each with register(sub)
+
+
+def build_parser() -> Parser:
+    import importlib
+
+    p = Parser(prog="ami-cli", description="amiwm: JEPA world models that predict latents.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"amiwm.cli.{name}").register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and a non-zero exit."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        func: Callable[[argparse.Namespace], None] | None = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return 2
+        func(args)
+    except AmiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted (a training run continues with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

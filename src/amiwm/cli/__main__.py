@@ -1,0 +1,5 @@
+import sys
+
+from amiwm.cli import main
+
+sys.exit(main())

@@ -50,6 +50,13 @@ class ModelConfig:
     obs_mean: list[float] = field(default_factory=list)  # sensors only: per-channel
     obs_std: list[float] = field(default_factory=list)
 
+    @property
+    def rows_per_obs(self) -> int:
+        """Rows of sensor history in one observation (temporal encoder); 1 otherwise."""
+        return (
+            int(self.obs_shape[0]) if self.modality == "sensors" and len(self.obs_shape) == 2 else 1
+        )
+
     def validate(self) -> None:
         _choice("--architecture", self.architecture, ARCHITECTURES)
         _choice("encoder", self.encoder, ENCODERS)
@@ -110,6 +117,32 @@ class TrainConfig:
             raise AmiError(f"--epochs must be positive, got {self.epochs}")
 
 
+MISSING = ("error", "ffill", "drop")
+
+
+@dataclass
+class DataConfig:
+    """How sensor tables (``cmapss:``, ``csv:``, ``parquet:`` datasets) are read."""
+
+    time_col: str | None = None
+    group_col: str | None = None
+    action_cols: list[str] = field(default_factory=list)
+    sensor_cols: list[str] = field(default_factory=list)
+    missing: str = "error"  # error | ffill (within a group) | drop (the row)
+
+    def validate(self) -> None:
+        _choice("--missing", self.missing, MISSING)
+
+    def read_options(self) -> dict[str, Any]:
+        return {
+            "time_col": self.time_col,
+            "group_col": self.group_col,
+            "action_cols": self.action_cols or None,
+            "sensor_cols": self.sensor_cols or None,
+            "missing": self.missing,
+        }
+
+
 @dataclass
 class RunConfig:
     """A training run: dataset, model and training settings."""
@@ -117,10 +150,12 @@ class RunConfig:
     dataset: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> None:
         self.model.validate()
         self.train.validate()
+        self.data.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,13 +163,14 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
-        unknown = set(data) - {"dataset", "model", "train"}
+        unknown = set(data) - {"dataset", "model", "train", "data"}
         if unknown:
             raise AmiError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         return cls(
             dataset=str(data.get("dataset", "")),
             model=_build(ModelConfig, data.get("model", {}), "model"),
             train=_build(TrainConfig, data.get("train", {}), "train"),
+            data=_build(DataConfig, data.get("data", {}), "data"),
         )
 
     def save(self, path: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from amiwm.data.store import EpisodeStore
-from amiwm.data.windows import WindowDataset
+from amiwm.data.windows import WindowDataset, context_windows
 from amiwm.models.regularizers import effective_rank
 from amiwm.models.world_model import WorldModel
 
@@ -21,10 +21,14 @@ def encode_episodes(
     """Latents and true states (empty if the store has none) of every `every`-th step of
     `episodes`, in episode order."""
     zs, ss = [], []
+    context = model.config.rows_per_obs
     with EpisodeStore(path) as store:
         for e in episodes:
             ep = store.episode(int(e))
-            obs = ep["observations"][::every]
+            obs = ep["observations"]
+            if context > 1:
+                obs = context_windows(obs, context)
+            obs = obs[::every]
             for i in range(0, len(obs), batch):
                 zs.append(model.encode(obs[i : i + batch]).float().numpy())
             if "states" in ep:
@@ -77,7 +81,7 @@ def rollout_errors(
     means "as far off as a random latent". Returns {h: {"model", "copy", "ratio"}}.
     """
     hmax = max(horizons)
-    data = WindowDataset(path, context + hmax, episodes=episodes)
+    data = WindowDataset(path, context + hmax, episodes=episodes, context=model.config.rows_per_obs)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(data), generator=g)[:windows].tolist()
     batch = data.get_batch(idx)

@@ -9,6 +9,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 from torch.utils.data import Dataset
 
 from amiwm.data.store import EpisodeStore
@@ -27,6 +28,9 @@ class WindowDataset(Dataset):
     Observations are always read from disk on demand; actions/states are kept in memory when
     they are small (< 64 MiB each). Safe to use in forked DataLoader workers. The dataset is
     empty when no selected episode has ``length`` steps.
+
+    ``context > 1`` (sensor stores): each observation is the window of the ``context`` rows
+    ending at that step, shape (context, D), the episode's first row repeated before its start.
     """
 
     def __init__(
@@ -36,12 +40,18 @@ class WindowDataset(Dataset):
         episodes: Sequence[int] | None = None,
         stride: int = 1,
         with_states: bool = False,
+        context: int = 1,
     ) -> None:
         if length < 1:
             raise AmiError(f"window length must be >= 1, got {length}")
         if stride < 1:
             raise AmiError(f"window stride must be >= 1, got {stride}")
+        if context < 1:
+            raise AmiError(f"context must be >= 1, got {context}")
         self.store = store = EpisodeStore(path)
+        if context > 1 and (store.modality != "sensors" or len(store.obs_shape) != 1):
+            raise AmiError(f"{store.path}: a context of rows needs a sensor store (rows, D)")
+        self.context = int(context)
         if with_states and not store.has_states:
             raise AmiError(f"{store.path} has no /states; collect with states or drop with_states")
         self.length = int(length)
@@ -62,11 +72,13 @@ class WindowDataset(Dataset):
         ]
         # may be empty (no episode long enough, or no episodes selected): callers check len()
         self._starts = np.concatenate(per_ep) if per_ep else np.zeros(0, np.int64)
+        firsts = [np.full(len(w), starts[e], np.int64) for w, e in zip(per_ep, eps, strict=True)]
+        self._first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
         names = ["observations"] + ["actions"] * store.has_actions + ["states"] * with_states
         self._keys = {"observations": "obs", "actions": "actions", "states": "states"}
         self._names = names
         self._memory: dict[str, np.ndarray] = {}
-        for name in names[1:]:
+        for name in names[1 if context == 1 else 0 :]:
             dset = store.dataset(name)
             if dset.size * dset.dtype.itemsize <= PRELOAD_BYTES:
                 self._memory[name] = dset[()]
@@ -92,6 +104,8 @@ class WindowDataset(Dataset):
         return np.where(idx < 0, idx + n, idx)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if self.context > 1:
+            return {k: v[0] for k, v in self.get_batch([i]).items()}
         start = int(self._starts[self._index([i])[0]])
         out = {}
         for name in self._names:
@@ -103,9 +117,13 @@ class WindowDataset(Dataset):
 
     def get_batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         """Stacked windows (B, ...) in the order of ``indices``; reads in file order."""
-        starts = self._starts[self._index(indices)]
+        index = self._index(indices)
+        starts = self._starts[index]
         out = {}
         for name in self._names:
+            if name == "observations" and self.context > 1:
+                out["obs"] = torch.from_numpy(self._context_obs(starts, self._first[index]))
+                continue
             rows = self._rows(name)
             src = self._memory.get(name)
             if src is None:
@@ -115,6 +133,25 @@ class WindowDataset(Dataset):
                 arr = src[starts[:, None] + np.arange(rows)]
             out[self._keys[name]] = torch.from_numpy(arr)
         return out
+
+    def _context_obs(self, starts: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+        c = self.context
+        idx = np.maximum(starts[:, None] + np.arange(1 - c, self.length), firsts[:, None])
+        src = self._memory.get("observations")
+        if src is None:  # too large to keep: one sorted fancy read of the rows needed
+            need, inverse = np.unique(idx, return_inverse=True)
+            rows = self.store.dataset("observations")[need][inverse.reshape(idx.shape)]
+        else:
+            rows = src[idx]
+        return np.ascontiguousarray(sliding_window_view(rows, c, axis=1).transpose(0, 1, 3, 2))
+
+
+def context_windows(rows: np.ndarray, context: int) -> np.ndarray:
+    """Rows (T, D) -> (T, context, D): the window ending at each row, the first row repeated
+    before the start (as in training)."""
+    rows = np.asarray(rows)
+    pad = np.concatenate([np.repeat(rows[:1], context - 1, axis=0), rows])
+    return np.ascontiguousarray(sliding_window_view(pad, context, axis=0).transpose(0, 2, 1))
 
 
 def _gather_h5(dset: h5py.Dataset, starts: np.ndarray, rows: int) -> np.ndarray:

@@ -82,7 +82,35 @@ class MLPEncoder(nn.Module):
         return self.head(self.net(x.float()))
 
 
+class TemporalEncoder(nn.Module):
+    """Sensor windows (N, context, D), globally normalised -> latent.
+
+    1-D convolutions over time (two of them with stride 2), then the flattened map: the
+    order of steps is kept, so slow drift inside the window (which carries remaining life)
+    survives. No per-window normalisation for the same reason.
+    """
+
+    def __init__(self, cfg: ModelConfig, width: int = 64) -> None:
+        super().__init__()
+        steps, d = cfg.obs_shape
+        self.net = nn.Sequential(
+            nn.Conv1d(d, width, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(width, width, 5, stride=2, padding=2),
+            nn.GELU(),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            feat = self.net(torch.zeros(1, d, steps)).shape[1]
+        self.head = projector(feat, cfg.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.net(x.float().transpose(1, 2)))
+
+
 def build_encoder(cfg: ModelConfig) -> nn.Module:
     if cfg.modality == "frames":
         return ViTEncoder(cfg) if cfg.encoder == "vit" else ConvEncoder(cfg)
-    return MLPEncoder(cfg)
+    return TemporalEncoder(cfg) if cfg.encoder == "temporal" else MLPEncoder(cfg)

@@ -36,7 +36,7 @@ class WorldModel(nn.Module):
             "action_mean", torch.tensor(mean, dtype=torch.float32), persistent=False
         )
         self.register_buffer("action_std", torch.tensor(std, dtype=torch.float32), persistent=False)
-        d = int(np.prod(config.obs_shape))
+        d = int(config.obs_shape[-1])  # sensors: one statistic per channel
         omean = config.obs_mean or [0.0] * d
         ostd = config.obs_std or [1.0] * d
         self.register_buffer("obs_mean", torch.tensor(omean, dtype=torch.float32), persistent=False)
@@ -60,7 +60,7 @@ class WorldModel(nn.Module):
         x = x.float()
         if not torch.isfinite(x).all():
             raise AmiError("observation contains NaN or Inf")
-        return (x - self.obs_mean.view(shape)) / self.obs_std.view(shape)
+        return (x - self.obs_mean) / self.obs_std
 
     def _actions(self, actions: ArrayLike) -> torch.Tensor:
         a = torch.as_tensor(actions, dtype=torch.float32, device=self.action_mean.device)
@@ -124,6 +124,7 @@ class WorldModel(nn.Module):
         """Encode observations (B, h, *obs_shape) and roll out actions (B, h - 1 + n, A)."""
         return self.rollout_latents(self.encode(obs_history), actions)
 
+    @torch.no_grad()
     def surprise(self, obs: ArrayLike, actions: ArrayLike) -> torch.Tensor:
         """How far reality departs from prediction: (B, h + 1, *obs), (B, h, A) -> (B,).
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +35,58 @@ class TrainResult:
     seconds: float
 
 
-def open_store(spec: str) -> EpisodeStore:
-    """Open a dataset given on the command line (an HDF5 episode store path)."""
+SENSOR_SPECS = ("cmapss:", "csv:", "parquet:")
+
+
+def resolve_spec(spec: str) -> str:
+    """A dataset spec with its path made absolute (checkpoints name their data unambiguously)."""
+    kind, sep, path = spec.partition(":") if spec.startswith(SENSOR_SPECS) else ("", "", spec)
+    return f"{kind}{sep}{Path(path).resolve()}"
+
+
+def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:
+    """Open the dataset of a run: an HDF5 episode store, or a sensor table (``cmapss:PATH``,
+    ``csv:PATH``, ``parquet:PATH``) imported once into ``out/data.h5`` (constant channels
+    dropped). A fresh import is written to a temporary file: `adopt_store` moves it into the
+    run once --out has been checked."""
+    spec = cfg.dataset
     if not spec:
         raise AmiError(
-            "no dataset given; pass --dataset PATH (an HDF5 store from `ami-cli collect`)"
+            "no dataset given; pass --dataset PATH (an HDF5 store from `ami-cli collect`, "
+            "or cmapss:PATH, csv:PATH, parquet:PATH)"
         )
-    return EpisodeStore(Path(spec))
+    if not spec.startswith(SENSOR_SPECS):
+        return EpisodeStore(Path(spec))
+    cached = out / "data.h5"
+    if cached.exists():
+        store = EpisodeStore(cached)
+        if store.attrs.get("dataset") == resolve_spec(spec):
+            return store
+        store.close()
+        raise AmiError(f"{cached} was imported from another dataset; choose another --out")
+    from amiwm.data.formats import drop_constant, read_sensors
+
+    table = read_sensors(spec, **cfg.data.read_options())
+    table, dropped = drop_constant(table)
+    tmp = Path(tempfile.mkdtemp(prefix="amiwm-import-")) / "data.h5"
+    notes = list(getattr(table, "notes", []))
+    table.to_store(
+        tmp,
+        attrs={"dataset": resolve_spec(spec), "dropped_channels": dropped, "notes": notes},
+    )
+    return EpisodeStore(tmp)
+
+
+def adopt_store(store: EpisodeStore, out: Path) -> EpisodeStore:
+    """Move a freshly imported sensor store into the run directory."""
+    if store.path.name != "data.h5" or store.path.parent == out.resolve():
+        return store
+    if not store.path.parent.name.startswith("amiwm-import-"):
+        return store
+    store.close()
+    shutil.move(store.path, out / "data.h5")
+    store.path.parent.rmdir()
+    return EpisodeStore(out / "data.h5")
 
 
 def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
@@ -62,7 +109,32 @@ def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
     m.action_mean, m.action_std = mean, std
     m.action_low, m.action_high = _action_bounds(store, m.action_dim)
     if m.modality == "sensors":
-        m.encoder = "mlp"
+        if len(store.obs_shape) != 1:
+            raise AmiError(f"{store.path}: sensor observations must be rows (N, D)")
+        d = int(store.obs_shape[0])
+        m.obs_shape = [m.context, d] if m.context > 1 else [d]
+        m.encoder = "temporal" if m.context > 1 else "mlp"
+        m.obs_mean, m.obs_std = _obs_stats(store)
+        names = store.attrs.get("channels")
+        m.channels = [str(c) for c in names] if names else [f"s{i}" for i in range(d)]
+        names = store.attrs.get("action_names")
+        m.action_names = [str(c) for c in names] if names else []
+
+
+def _obs_stats(store: EpisodeStore) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over every row: global, so slow drift is not normalised away."""
+    total = np.zeros(store.obs_shape, np.float64)
+    sq = np.zeros(store.obs_shape, np.float64)
+    n = 0
+    for start in range(0, store.num_steps, 65536):
+        x = store.read(start, min(store.num_steps, start + 65536))["observations"]
+        x = x.astype(np.float64)
+        total += x.sum(0)
+        sq += (x * x).sum(0)
+        n += len(x)
+    mean = total / max(n, 1)
+    std = np.sqrt(np.maximum(sq / max(n, 1) - mean * mean, 0.0))
+    return mean.tolist(), np.maximum(std, 1e-6).tolist()
 
 
 def _action_stats(store: EpisodeStore) -> tuple[list[float], list[float]]:
@@ -165,16 +237,18 @@ def train(
     """Train a world model on `cfg.dataset`, writing checkpoints and logs into `out`."""
     cfg.validate()
     out = Path(out)
-    store = open_store(cfg.dataset)
-    cfg.dataset = str(Path(cfg.dataset).resolve())  # checkpoints name their data unambiguously
+    store = open_store(cfg, out)
+    cfg.dataset = resolve_spec(cfg.dataset)
     store.check_finite()
     fill_model_from_data(cfg, store)
     cfg.validate()
     start = prepare_out(cfg, out, resume)
+    store = adopt_store(store, out)
     tc = cfg.train
     train_eps, val_eps = split_episodes(store.num_episodes, tc.val_fraction, tc.seed)
-    data = WindowDataset(store.path, tc.window, episodes=train_eps)
-    val = WindowDataset(store.path, tc.window, episodes=val_eps)
+    context = cfg.model.rows_per_obs
+    data = WindowDataset(store.path, tc.window, episodes=train_eps, context=context)
+    val = WindowDataset(store.path, tc.window, episodes=val_eps, context=context)
     if len(data) == 0:
         raise AmiError(f"{store.path}: no episode is long enough for windows of {tc.window} steps")
     total = tc.steps
@@ -340,7 +414,7 @@ def _ema_update(target: torch.nn.Module, online: torch.nn.Module, decay: float) 
 
 def _run_dict(cfg: RunConfig) -> dict[str, Any]:
     d = cfg.to_dict()
-    return {"dataset": d["dataset"], "train": d["train"]}
+    return {"dataset": d["dataset"], "train": d["train"], "data": d["data"]}
 
 
 def _trim_log(path: Path, step: int) -> None:

@@ -1,0 +1,178 @@
+"""Streaming surprise: how far each new sensor row departs from the world model's prediction."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import lfilter
+
+from amiwm.errors import AmiError
+from amiwm.models.world_model import WorldModel
+
+
+@dataclass
+class _Tail:
+    """What a group needs to carry over between chunks."""
+
+    rows: np.ndarray  # last (context - 1) rows
+    latents: np.ndarray  # last `history` latents
+    actions: np.ndarray  # last `history` actions
+    seen: int = 0  # rows so far
+    score: float = float("nan")  # smoothed surprise after the last row
+
+
+@dataclass
+class MonitorResult:
+    """Per input row: surprise (NaN while warming up), smoothed score, alarm flag."""
+
+    surprise: np.ndarray
+    score: np.ndarray
+    alarm: np.ndarray
+
+
+@dataclass
+class Monitor:
+    """Per-group streaming surprise with an exponentially smoothed score and an alarm threshold.
+
+    Row t of a group is encoded as the window of the `context` rows ending at t; its latent is
+    predicted from the `history` latents before it and their actions (a row's action is the
+    one applied between it and the next row). surprise_t is the squared prediction error per
+    latent dimension; the score is its EWMA (weight `smoothing` on the new value); the alarm
+    is score > threshold. The first `history` rows of a group only warm up (surprise NaN).
+    """
+
+    model: WorldModel
+    threshold: float = float("inf")
+    smoothing: float = 0.2
+    tails: dict[Hashable, _Tail] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        cfg = self.model.config
+        if cfg.modality != "sensors":
+            raise AmiError("monitoring needs a sensor model (trained on cmapss:, csv: or sensors)")
+        if not 0 < self.smoothing <= 1:
+            raise AmiError(f"smoothing must be in (0, 1], got {self.smoothing}")
+        self.model.eval()
+        self.context = cfg.rows_per_obs
+        self.history = cfg.history
+        self.channels = int(cfg.obs_shape[-1])
+        self.action_dim = max(cfg.action_dim, 1)
+
+    def reset(self) -> None:
+        self.tails.clear()
+
+    @torch.inference_mode()
+    def process(
+        self, groups: Sequence[Hashable], sensors: np.ndarray, actions: np.ndarray | None = None
+    ) -> MonitorResult:
+        """Feed rows (in time order within each group); returns one result per row."""
+        x = np.asarray(sensors, dtype=np.float32)
+        n = len(groups)
+        if x.shape != (n, self.channels):
+            raise AmiError(f"sensor rows have shape {x.shape}, expected ({n}, {self.channels})")
+        a = np.zeros((n, self.action_dim), np.float32) if actions is None else actions
+        a = np.asarray(a, dtype=np.float32)
+        if a.shape != (n, self.action_dim):
+            raise AmiError(f"action rows have shape {a.shape}, expected ({n}, {self.action_dim})")
+        if not (np.isfinite(x).all() and np.isfinite(a).all()):
+            raise AmiError("sensor or action rows contain NaN or Inf")
+        members: dict[Hashable, list[int]] = {}
+        for i, g in enumerate(groups):
+            members.setdefault(g, []).append(i)
+        parts = [(g, np.asarray(idx), self._tail(g, x[idx[0]])) for g, idx in members.items()]
+        obs = [self._windows(t, x[idx]) for _, idx, t in parts]
+        z_all = self.model.encode(np.concatenate(obs)).float().numpy()
+        surprise = np.full(n, np.nan, np.float32)
+        score = np.full(n, np.nan, np.float32)
+        ctx_z, ctx_a, targets, where, offset = [], [], [], [], 0
+        for _, idx, tail in parts:
+            z = z_all[offset : offset + len(idx)]
+            offset += len(idx)
+            zs = np.concatenate([tail.latents, z])
+            acts = np.concatenate([tail.actions, a[idx]])
+            first = len(tail.latents)  # position of this chunk's first row in zs
+            ready = np.arange(max(0, self.history - first), len(idx))
+            if ready.size:
+                lo, hi = first + ready[0] - self.history, first + ready[-1]
+                zw = sliding_window_view(zs[lo:hi], self.history, axis=0)
+                aw = sliding_window_view(acts[lo:hi], self.history, axis=0)
+                ctx_z.append(zw.transpose(0, 2, 1))
+                ctx_a.append(aw.transpose(0, 2, 1))
+                targets.append(z[ready])
+                where.append(idx[ready])
+            tail.latents = zs[-self.history :]
+            tail.actions = acts[-self.history :]
+            tail.seen += len(idx)
+        if where:
+            pred = self.model.rollout_latents(
+                torch.from_numpy(np.concatenate(ctx_z)), torch.from_numpy(np.concatenate(ctx_a))
+            )[:, -1]
+            err = (pred.float().numpy() - np.concatenate(targets)) ** 2
+            surprise[np.concatenate(where)] = err.mean(-1)
+        for _, idx, tail in parts:
+            score[idx] = self._smooth(tail, surprise[idx])
+        return MonitorResult(surprise, score, np.nan_to_num(score, nan=-np.inf) > self.threshold)
+
+    def _tail(self, group: Hashable, first_row: np.ndarray) -> _Tail:
+        tail = self.tails.get(group)
+        if tail is None:  # a new group: its first row stands in for the rows before it
+            tail = _Tail(
+                rows=np.repeat(first_row[None], self.context - 1, axis=0),
+                latents=np.zeros((0, self.model.config.latent_dim), np.float32),
+                actions=np.zeros((0, self.action_dim), np.float32),
+            )
+            self.tails[group] = tail
+        return tail
+
+    def _windows(self, tail: _Tail, rows: np.ndarray) -> np.ndarray:
+        full = np.concatenate([tail.rows, rows])
+        if self.context > 1:
+            tail.rows = full[-(self.context - 1) :]
+            return sliding_window_view(full, self.context, axis=0).transpose(0, 2, 1)
+        return rows
+
+    def _smooth(self, tail: _Tail, s: np.ndarray) -> np.ndarray:
+        out = np.full(len(s), np.nan, np.float32)
+        ok = np.flatnonzero(~np.isnan(s))
+        if not ok.size:
+            return out
+        prev = tail.score if not np.isnan(tail.score) else float(s[ok[0]])
+        w = self.smoothing
+        # surprise is NaN only while a group warms up, so the scored rows are a suffix
+        y, _ = lfilter([w], [1.0, w - 1.0], s[ok].astype(np.float64), zi=[(1.0 - w) * prev])
+        out[ok[0] :] = y
+        tail.score = float(y[-1])
+        return out
+
+
+def calibrate(scores: np.ndarray, false_alarm_rate: float) -> float:
+    """The threshold that scores of normal operation exceed at `false_alarm_rate` of steps."""
+    if not 0 < false_alarm_rate < 1:
+        raise AmiError(f"--false-alarm-rate must be in (0, 1), got {false_alarm_rate}")
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if s.size < 20:
+        raise AmiError(f"calibration needs at least 20 scored rows of normal data, got {s.size}")
+    return float(np.quantile(s, 1.0 - false_alarm_rate))
+
+
+def episode_scores(
+    model: WorldModel, path: Path, episodes: Sequence[int], smoothing: float = 0.2
+) -> list[np.ndarray]:
+    """Smoothed surprise of every row of `episodes` of a sensor store (one array each)."""
+    from amiwm.data.store import EpisodeStore
+
+    monitor = Monitor(model, smoothing=smoothing)
+    out = []
+    with EpisodeStore(path) as store:
+        for e in episodes:
+            ep = store.episode(int(e))
+            n = len(ep["observations"])
+            acts = ep.get("actions")
+            out.append(monitor.process([e] * n, ep["observations"], acts).score)
+    return out

@@ -147,3 +147,41 @@ magenta: current subgoal; white cross: goal.</p>
 """
     (out / "index.html").write_text(page)
     return out / "index.html"
+
+
+def plot_monitor(
+    out: Path, rows: list[tuple], channels: list[str], threshold: float, title: str
+) -> Path:
+    """Sensors (each standardised), surprise, smoothed score and alarms on one time axis."""
+    plt = _plt()
+    t = np.array([r[0] for r in rows])
+    x = np.stack([r[1] for r in rows]).astype(np.float64)
+    s = np.array([r[2] for r in rows])
+    score = np.array([r[3] for r in rows])
+    alarm = np.array([r[4] for r in rows], bool)
+    fig, ax = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    z = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    for i in range(z.shape[1]):
+        ax[0].plot(t, z[:, i], lw=0.8, label=channels[i] if i < len(channels) else None)
+    ax[0].set_ylabel("sensor (standardised)")
+    if z.shape[1] <= 12:
+        ax[0].legend(fontsize=7, ncol=4, loc="upper left")
+    ax[1].plot(t, s, lw=0.6, alpha=0.5, label="surprise")
+    ax[1].plot(t, score, lw=1.2, label="score (smoothed)")
+    if np.isfinite(threshold):
+        ax[1].axhline(threshold, color="red", ls="--", lw=1, label="threshold")
+    ax[1].set_yscale("log")
+    ax[1].set_ylabel("latent prediction error")
+    ax[1].set_xlabel("time")
+    for a in ax:
+        for lo, hi in _spans(t, alarm):
+            a.axvspan(lo, hi, color="red", alpha=0.15, lw=0)
+    ax[1].legend(fontsize=8, loc="upper left")
+    ax[0].set_title(f"{title}: alarms shaded")
+    return _save(fig, out)
+
+
+def _spans(t: np.ndarray, on: np.ndarray) -> list[tuple[float, float]]:
+    """Time spans where `on` holds."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(int), [0]])))
+    return [(t[a], t[min(b, len(t) - 1)]) for a, b in zip(edges[::2], edges[1::2], strict=True)]

@@ -39,20 +39,35 @@ def cmd_train(args: argparse.Namespace) -> None:
         (t, "batch_size", args.batch_size),
         (t, "lr", args.lr),
         (t, "seed", args.seed),
+        (m, "context", args.context),
+        (cfg.data, "time_col", args.time_col),
+        (cfg.data, "group_col", args.group_col),
+        (cfg.data, "action_cols", args.action_cols),
+        (cfg.data, "sensor_cols", args.sensor_cols),
+        (cfg.data, "missing", args.missing),
     ]
     for section, name, value in overrides:
         if value is not None:
             setattr(section, name, value)
     r = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    for note in r.notes:
+        print(f"data: {note}")
     print(
         f"trained {r.step} steps in {r.seconds:.0f}s ({r.frames_per_s:.0f} frames/s); "
         f"loss {r.loss:.4f}, val pred {r.val_pred_loss:.4f}; checkpoint: {r.out / 'checkpoint'}"
     )
 
 
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a JEPA world model on an episode store")
-    t.add_argument("--dataset", help="HDF5 episode store (from `ami-cli collect`)")
+    t.add_argument(
+        "--dataset",
+        help="HDF5 episode store (from `ami-cli collect`), cmapss:FILE, csv:FILE or parquet:FILE",
+    )
     t.add_argument("--architecture", help="model family: jepa-world-model")
     t.add_argument("--latent-dim", type=int, help="latent state size, e.g. 64 or 8192")
     t.add_argument("--objective", help="training objective: latent-state-prediction")
@@ -74,4 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--config", type=Path, help="YAML config (dataset/model/train); flags override")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--context", type=int, help="sensors: rows of history per observation (30)")
+    t.add_argument("--time-col", help="csv/parquet: time column (default: row order)")
+    t.add_argument("--group-col", help="csv/parquet: unit or episode column (default: one)")
+    t.add_argument("--action-cols", type=_names, help="csv/parquet: comma-separated actions")
+    t.add_argument("--sensor-cols", type=_names, help="csv/parquet: comma-separated sensors")
+    t.add_argument("--missing", help="missing cells: error (default) | ffill | drop")
     t.set_defaults(func=cmd_train)

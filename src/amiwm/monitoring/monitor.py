@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import itertools
+import queue
+import threading
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
+from amiwm.data.formats import BadRow
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 
@@ -176,3 +181,95 @@ def episode_scores(
             acts = ep.get("actions")
             out.append(monitor.process([e] * n, ep["observations"], acts).score)
     return out
+
+
+def chunks(rows: Iterator[Any], size: int, live: bool = False) -> Iterator[list[Any]]:
+    """Group an iterator into lists of up to `size`. `live` (a pipe): never wait for a full
+    chunk; take what has arrived, so a slow stream is answered row by row."""
+    if not live:
+        while batch := list(itertools.islice(rows, size)):
+            yield batch
+        return
+    q: queue.Queue = queue.Queue(maxsize=4 * size)
+    done = object()
+
+    def pump() -> None:
+        try:
+            for row in rows:
+                q.put(row)
+        finally:
+            q.put(done)
+
+    threading.Thread(target=pump, daemon=True).start()
+    while True:
+        first = q.get()
+        if first is done:
+            return
+        batch = [first]
+        while len(batch) < size:
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+            if item is done:
+                yield batch
+                return
+            batch.append(item)
+        yield batch
+
+
+def score_stream(
+    monitor: Monitor, rows: Iterator[Any], chunk: int = 512, live: bool = False
+) -> Iterator[tuple[Any, float, float, bool]]:
+    """(row, surprise, score, alarm) for every Row of a stream, in order, through the model
+    `chunk` rows at a time; a BadRow passes through with NaN surprise and no alarm."""
+    if chunk < 1:
+        raise AmiError(f"--chunk must be >= 1, got {chunk}")
+    for batch in chunks(rows, chunk, live):
+        good = [r for r in batch if not isinstance(r, BadRow)]
+        if good:
+            acts = np.stack([r.actions for r in good]) if good[0].actions is not None else None
+            res = monitor.process(
+                [r.group for r in good], np.stack([r.sensors for r in good]), acts
+            )
+            scored = zip(res.surprise.tolist(), res.score.tolist(), res.alarm.tolist(), strict=True)
+        for r in batch:
+            if isinstance(r, BadRow):
+                yield r, float("nan"), float("nan"), False
+            else:
+                yield (r, *next(scored))
+
+
+def table_scores(monitor: Monitor, table: Any) -> list[np.ndarray]:
+    """Scores of every group of a SensorTable (normal operation, for calibration)."""
+    out = []
+    for g in table.groups():
+        idx = table.group == g
+        acts = table.actions[idx] if table.actions is not None else None
+        out.append(monitor.process([g] * int(idx.sum()), table.sensors[idx], acts).score)
+    monitor.reset()
+    return out
+
+
+def training_scores(checkpoint: Path, model: WorldModel, smoothing: float) -> list[np.ndarray]:
+    """Scores of the held-out (validation) episodes of the data a checkpoint was trained on."""
+    from amiwm.checkpoint import read_json, resolve
+    from amiwm.config import RunConfig
+    from amiwm.data.store import EpisodeStore
+    from amiwm.data.windows import split_episodes
+    from amiwm.training.trainer import SENSOR_SPECS
+
+    ckpt = resolve(checkpoint)
+    saved = read_json(ckpt / "config.json")
+    dataset = str(saved.get("dataset", ""))
+    train = RunConfig.from_dict({"train": saved.get("train", {})}).train
+    path = ckpt.parent / "data.h5" if dataset.startswith(SENSOR_SPECS) else Path(dataset)
+    if not path.is_file():
+        raise AmiError(
+            f"the training data of {checkpoint} ({path}) is not here to calibrate on; "
+            "pass --calibrate FILE (normal operation) or --threshold"
+        )
+    with EpisodeStore(path) as store:
+        n = store.num_episodes
+    _, val = split_episodes(n, train.val_fraction, train.seed)
+    return episode_scores(model, path, val or range(n), smoothing)

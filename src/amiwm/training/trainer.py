@@ -8,7 +8,7 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class TrainResult:
     val_pred_loss: float
     frames_per_s: float
     seconds: float
+    notes: list[str] = field(default_factory=list)  # what importing the dataset changed
 
 
 SENSOR_SPECS = ("cmapss:", "csv:", "parquet:")
@@ -143,7 +144,9 @@ def _action_stats(store: EpisodeStore) -> tuple[list[float], list[float]]:
         if n > 1:
             rows.append(store.read(int(s), int(s + n - 1))["actions"])  # last row is padding
     a = np.concatenate(rows).astype(np.float64)
-    return a.mean(0).tolist(), np.maximum(a.std(0), 1e-6).tolist()
+    mean = a.mean(0)
+    # a constant action (e.g. C-MAPSS setting3) must not blow up a slightly different value
+    return mean.tolist(), np.maximum(a.std(0), 1e-3 * np.maximum(np.abs(mean), 1.0)).tolist()
 
 
 def _action_bounds(store: EpisodeStore, dim: int) -> tuple[list[float], list[float]]:
@@ -354,9 +357,9 @@ def train(
             if last:
                 break
     tb.close()
-    return TrainResult(
-        out, step, loss_v, val_v, frames / (time.perf_counter() - t0), time.perf_counter() - t0
-    )
+    notes = [str(n) for n in store.attrs.get("notes", [])]
+    seconds = time.perf_counter() - t0
+    return TrainResult(out, step, loss_v, val_v, frames / seconds, seconds, notes)
 
 
 @torch.no_grad()

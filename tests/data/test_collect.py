@@ -97,3 +97,78 @@ def test_pendulum_frames_from_render(tmp_path: Path, monkeypatch: pytest.MonkeyP
             states = [obs] + [env.step(a)[0] for a in ep["actions"][:-1]]
             np.testing.assert_allclose(ep["states"], np.stack(states), rtol=1e-6)
     env.close()
+
+
+def test_plant_sensors_store_replays(tmp_path: Path) -> None:
+    from amiwm.envs.plant import PlantEnv
+
+    out = collect("plant", 3, 40, tmp_path / "p.h5", policy="setpoints", seed=2, progress=False)
+    env = make_env("plant")
+    with EpisodeStore(out) as s:
+        assert (s.modality, s.obs_shape, s.obs_dtype) == ("sensors", (7,), np.float32)
+        assert (s.num_episodes, s.action_dim, s.state_dim) == (3, 2, 4)
+        a = s.attrs
+        assert a["env_id"] == "amiwm/Plant-v0" and a["policy"] == "setpoints"
+        assert a["channels"] == list(PlantEnv.CHANNELS) and a["units"] == list(PlantEnv.UNITS)
+        assert a["action_names"] == ["feed_flow", "coolant_flow"]
+        assert "faults" not in a and "frame_size" not in a
+        assert a["metadata_json"]["state_source"] == "info.state"
+        for k in range(3):
+            ep = s.episode(k)
+            assert ep["observations"].shape == (41, 7) and not ep["actions"][-1].any()
+            obs, info = env.reset(seed=2 + k)
+            np.testing.assert_array_equal(ep["observations"][0], obs)
+            for t, action in enumerate(ep["actions"][:-1]):
+                obs, *_, info = env.step(action)
+                np.testing.assert_array_equal(ep["observations"][t + 1], obs)
+                np.testing.assert_array_equal(ep["states"][t + 1], info["state"])
+    env.close()
+
+
+def test_plant_faults_recorded_in_attrs(tmp_path: Path) -> None:
+    from amiwm.monitoring import FAULT_KINDS
+
+    out = collect("plant-faults", 4, 30, tmp_path / "f.h5", policy="setpoints", progress=False)
+    env = make_env("plant-faults", max_steps=30)  # collect sets max_steps to --steps
+    with EpisodeStore(out) as s:
+        faults = s.attrs["faults"]
+        assert len(faults) == 4 and all(f["kind"] in FAULT_KINDS for f in faults)
+        assert all(6 <= f["start"] <= 18 for f in faults)  # inside the 30-step episodes
+        for k, spec in enumerate(faults):
+            assert env.reset(seed=k)[1]["fault_spec"] == spec  # the label of episode k
+    spec = {"kind": "sensor_bias", "start": 5, "channel": "level", "magnitude": 0.1}
+    fixed = collect(
+        "plant", 2, 10, tmp_path / "b.h5", policy="random", env_kwargs={"fault": spec},
+        progress=False,
+    )  # fmt: skip
+    clean = collect("plant", 2, 10, tmp_path / "c.h5", policy="random", progress=False)
+    with EpisodeStore(fixed) as f, EpisodeStore(clean) as c:
+        assert f.attrs["faults"] == [{**spec, "end": None}] * 2
+        diff = f.episode(0)["observations"] - c.episode(0)["observations"]
+        assert not diff[:5].any() and np.allclose(diff[5:, 3], 0.1, atol=1e-6)
+        assert not np.delete(diff, 3, axis=1).any()
+    env.close()
+
+
+def test_modality_choice_and_errors(tmp_path: Path) -> None:
+    for kwargs, match in [
+        ({"env": "plant", "modality": "frames"}, "cannot render"),
+        ({"env": "two-rooms", "modality": "sensors"}, "sensors need a 1-D float Box"),
+        ({"env": "plant", "modality": "video"}, "unknown modality"),
+        ({"env": "plant", "env_kwargs": {"fault": {"kind": "bad"}}}, "unknown fault kind"),
+    ]:
+        with pytest.raises(AmiError, match=match):
+            collect(episodes=1, steps=2, out=tmp_path / "m.h5", progress=False, **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pygame") is None, reason="pygame not installed")
+def test_pendulum_as_sensors(tmp_path: Path) -> None:
+    out = collect(
+        "Pendulum-v1", 1, 5, tmp_path / "s.h5", policy="random", modality="sensors",
+        progress=False,
+    )  # fmt: skip
+    with EpisodeStore(out) as s:
+        assert (s.modality, s.obs_shape, s.state_dim) == ("sensors", (3,), 0)
+        assert s.attrs["channels"] == ["obs_0", "obs_1", "obs_2"]
+        assert s.attrs["action_names"] == ["action_0"]

@@ -112,7 +112,7 @@ def test_drift_policy_deterministic() -> None:
 
 
 def test_make_policy_errors() -> None:
-    assert POLICY_NAMES == ("random", "drift")
+    assert POLICY_NAMES == ("random", "drift", "setpoints")
     env = TwoRoomsEnv()
     with pytest.raises(AmiError, match="random"):
         make_policy("greedy", env, seed=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ def space_to_json(space: gym.Space) -> dict[str, Any]:
     return out
 
 
+MODALITIES = ("auto", "frames", "sensors")
+
+
 def _is_image_space(space: gym.Space) -> bool:
     shape = space.shape or ()
     return (
@@ -38,6 +42,14 @@ def _is_image_space(space: gym.Space) -> bool:
         and space.dtype == np.uint8
         and len(shape) == 3
         and shape[2] == 3
+    )
+
+
+def _is_vector_space(space: gym.Space) -> bool:
+    return (
+        isinstance(space, gym.spaces.Box)
+        and len(space.shape or ()) == 1
+        and np.issubdtype(space.dtype, np.floating)
     )
 
 
@@ -60,19 +72,28 @@ def to_frame(image: Any, size: int) -> np.ndarray:
 
 
 class _Recorder:
-    """Turns (obs, info) from one env into stored frames and states."""
+    """Turns (obs, info) from one env into stored observations and states.
 
-    def __init__(self, env: gym.Env, frame_size: int, frames_from_obs: bool, obs: Any, info: dict):
-        self.env, self.size, self.frames_from_obs = env, frame_size, frames_from_obs
-        if frames_from_obs:
+    ``source``: "observation" (image observations), "render" (``env.render()`` frames) or
+    "sensors" (the float vector observation itself).
+    """
+
+    def __init__(self, env: gym.Env, frame_size: int, source: str, obs: Any, info: dict):
+        self.env, self.size, self.source = env, frame_size, source
+        if source == "observation":
             self.state_source = "info.pos" if "pos" in info else None
+        elif source == "sensors":
+            self.state_source = "info.state" if "state" in info else None
         else:
             self.state_source = "observation"
         state = self.state(obs, info)
         self.state_dim = None if state is None else int(state.size)
+        self.obs_dim = int(np.asarray(obs).size)
 
     def frame(self, obs: Any) -> np.ndarray:
-        if self.frames_from_obs:
+        if self.source == "sensors":
+            return np.asarray(obs, dtype=np.float32).reshape(-1)
+        if self.source == "observation":
             return to_frame(obs, self.size)
         image = self.env.render()
         if image is None:
@@ -82,24 +103,51 @@ class _Recorder:
     def state(self, obs: Any, info: dict) -> np.ndarray | None:
         if self.state_source is None:
             return None
-        value = info["pos"] if self.state_source == "info.pos" else obs
+        key = self.state_source.removeprefix("info.")
+        value = obs if self.state_source == "observation" else info[key]
         return np.asarray(value, dtype=np.float32).reshape(-1)
 
 
-def _make(env: str) -> tuple[gym.Env, bool]:
-    """The env and whether its observations are already RGB frames (else render them)."""
+def _init_params(env: gym.Env) -> set[str]:
+    try:
+        return set(inspect.signature(type(env.unwrapped).__init__).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _make(env: str, modality: str, env_kwargs: dict[str, Any], steps: int) -> tuple[gym.Env, str]:
+    """The env and where observations come from: "observation" (RGB frames), "render" or
+    "sensors". ``modality`` "auto": image observations are frames; a float vector is rendered
+    to frames when the env can render rgb_array, else recorded as sensors. An env whose
+    constructor takes ``max_steps`` gets ``max_steps=steps`` unless ``env_kwargs`` sets it."""
     from amiwm.envs import make_env
 
-    made = make_env(env)
+    if modality not in MODALITIES:
+        raise AmiError(f"unknown modality {modality!r}; use one of {', '.join(MODALITIES)}")
+    made = make_env(env, **env_kwargs)
+    if "max_steps" not in env_kwargs and "max_steps" in _init_params(made):
+        made.close()  # episodes last --steps (e.g. the plant's random faults start inside them)
+        env_kwargs = {**env_kwargs, "max_steps": steps}
+        made = make_env(env, **env_kwargs)
     try:
         space = made.action_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
             raise AmiError(
                 f"environment {env!r} has action space {space}; collection needs a 1-D Box"
             )
-        if _is_image_space(made.observation_space):
-            return made, True
-        if "rgb_array" not in made.metadata.get("render_modes", []):
+        obs_space = made.observation_space
+        can_render = "rgb_array" in made.metadata.get("render_modes", [])
+        if _is_image_space(obs_space) and modality != "sensors":
+            return made, "observation"
+        if _is_vector_space(obs_space) and (
+            modality == "sensors" or (modality == "auto" and not can_render)
+        ):
+            return made, "sensors"
+        if modality == "sensors":
+            raise AmiError(
+                f"environment {env!r} has observations {obs_space}; sensors need a 1-D float Box"
+            )
+        if not can_render:
             raise AmiError(
                 f"environment {env!r} has vector observations and cannot render rgb_array "
                 "frames; use an env with image observations or rgb_array rendering"
@@ -108,7 +156,22 @@ def _make(env: str) -> tuple[gym.Env, bool]:
         made.close()
         raise
     made.close()
-    return make_env(env, render_mode="rgb_array"), False
+    return make_env(env, render_mode="rgb_array", **env_kwargs), "render"
+
+
+def _names(base: gym.Env, attr: str, prefix: str, n: int) -> list[str]:
+    """The env's ``attr`` names when it has ``n`` of them, else ``prefix0..``."""
+    names = getattr(base, attr, None)
+    if names is not None and len(names) == n:
+        return [str(x) for x in names]
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+def _episode_faults(env: gym.Env, seed: int, episodes: int) -> list[Any] | None:
+    """Each episode's labelled fault (``info['fault_spec']`` at reset), or None when the env
+    reports no faults. Resetting with an episode's seed reproduces its fault."""
+    specs = [env.reset(seed=seed + k)[1].get("fault_spec") for k in range(episodes)]
+    return specs if any(s is not None for s in specs) else None
 
 
 def _progress(enabled: bool) -> Progress:
@@ -131,14 +194,21 @@ def collect(
     frame_size: int = 64,
     overwrite: bool = False,
     progress: bool = True,
+    modality: str = "auto",
+    env_kwargs: dict[str, Any] | None = None,
 ) -> Path:
     """Run ``policy`` in ``env`` and write ``episodes`` episodes of <= ``steps`` actions to ``out``.
 
-    Observations are (frame_size, frame_size, 3) uint8 frames: the env's own image observations
-    when it has them (``info['pos']`` becomes ``/states`` when present), else ``env.render()``
-    frames, with the vector observation stored as ``/states``. Episode ``k`` is reset with seed
-    ``seed + k``; each has L = executed steps + 1 observations and L actions (last row zero).
-    The file is written atomically; an existing ``out`` is refused unless ``overwrite``.
+    Frames: (frame_size, frame_size, 3) uint8, the env's own image observations when it has
+    them (``info['pos']`` becomes ``/states`` when present), else ``env.render()`` frames, with
+    the vector observation stored as ``/states``. Sensors (a float vector observation and no
+    rgb_array rendering, or ``modality="sensors"``): the observations (D,) float32 as they are,
+    ``info['state']`` as ``/states``, attrs ``channels`` and ``action_names`` (the env's names
+    when it has them) and ``faults`` (each episode's ``info['fault_spec']`` when the env reports
+    faults). Episode ``k`` is reset with seed ``seed + k``; each has L = executed steps + 1
+    observations and L actions (last row zero). The file is written atomically; an existing
+    ``out`` is refused unless ``overwrite``. ``env_kwargs`` go to the env's constructor (plus
+    ``max_steps=steps`` when it takes ``max_steps`` and ``env_kwargs`` does not set it).
     """
     from amiwm.envs.policies import make_policy
 
@@ -151,33 +221,43 @@ def collect(
         raise AmiError(f"frame_size must be >= 8 pixels, got {frame_size}")
     if out.exists() and not overwrite:
         raise AmiError(f"{out} already exists; pass --overwrite or choose another path")
-    gym_env, frames_from_obs = _make(env)
+    gym_env, source = _make(env, modality, dict(env_kwargs or {}), steps)
     try:
         act = make_policy(policy, gym_env, seed)
-        rec = _Recorder(gym_env, frame_size, frames_from_obs, *gym_env.reset(seed=seed))
+        rec = _Recorder(gym_env, frame_size, source, *gym_env.reset(seed=seed))
         env_id = gym_env.spec.id if gym_env.spec is not None else env
-        attrs = {
+        sensors = source == "sensors"
+        obs_shape = (rec.obs_dim,) if sensors else (frame_size, frame_size, 3)
+        obs_space = gym.spaces.Box(0, 255, obs_shape, np.uint8)
+        attrs: dict[str, Any] = {
             "env_id": env_id,
-            "observation_space": space_to_json(
-                gym.spaces.Box(0, 255, (frame_size, frame_size, 3), np.uint8)
-            ),
+            "observation_space": space_to_json(gym_env.observation_space if sensors else obs_space),
             "action_space": space_to_json(gym_env.action_space),
-            "frame_size": frame_size,
+            "frame_size": None if sensors else frame_size,
             "policy": policy,
             "seed": seed,
             "metadata_json": {
                 "episodes": episodes,
                 "max_steps": steps,
                 "env_observation_space": space_to_json(gym_env.observation_space),
-                "frames_from": "observation" if frames_from_obs else "render",
+                "frames_from": source,
                 "state_source": rec.state_source,
                 "reset_seeds": f"seed + episode index ({seed}..{seed + episodes - 1})",
             },
         }
+        if sensors:
+            base = gym_env.unwrapped
+            n_act = int(gym_env.action_space.shape[0])
+            attrs["channels"] = _names(base, "channels", "obs_", rec.obs_dim)
+            attrs["action_names"] = _names(base, "action_names", "action_", n_act)
+            units = getattr(base, "units", None)
+            attrs["units"] = list(units) if units is not None else None
+            attrs["faults"] = _episode_faults(gym_env, seed, episodes)
+            del attrs["metadata_json"]["frames_from"]
         writer = EpisodeWriter(
             out,
-            obs_shape=(frame_size, frame_size, 3),
-            obs_dtype=np.uint8,
+            obs_shape=obs_shape,
+            obs_dtype=np.float32 if sensors else np.uint8,
             action_dim=int(gym_env.action_space.shape[0]),
             state_dim=rec.state_dim,
             attrs=attrs,

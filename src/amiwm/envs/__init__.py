@@ -1,4 +1,5 @@
-"""Environments: registers ``amiwm/TwoRooms-v0`` with gymnasium and resolves short aliases."""
+"""Environments: registers ``amiwm/TwoRooms-v0`` and ``amiwm/Plant-v0`` (plus
+``amiwm/PlantFaults-v0``: one random labelled fault per episode) and resolves short aliases."""
 
 from __future__ import annotations
 
@@ -9,10 +10,22 @@ import gymnasium
 from amiwm.errors import AmiError
 
 TWO_ROOMS_ID = "amiwm/TwoRooms-v0"
-ENV_ALIASES: dict[str, str] = {"two-rooms": TWO_ROOMS_ID}
+PLANT_ID = "amiwm/Plant-v0"
+PLANT_FAULTS_ID = "amiwm/PlantFaults-v0"
+ENV_ALIASES: dict[str, str] = {
+    "two-rooms": TWO_ROOMS_ID,
+    "plant": PLANT_ID,
+    "plant-faults": PLANT_FAULTS_ID,
+}
 
 if TWO_ROOMS_ID not in gymnasium.registry:
     gymnasium.register(id=TWO_ROOMS_ID, entry_point="amiwm.envs.two_rooms:TwoRoomsEnv")
+if PLANT_ID not in gymnasium.registry:
+    gymnasium.register(id=PLANT_ID, entry_point="amiwm.envs.plant:PlantEnv")
+if PLANT_FAULTS_ID not in gymnasium.registry:
+    gymnasium.register(
+        id=PLANT_FAULTS_ID, entry_point="amiwm.envs.plant:PlantEnv", kwargs={"fault": "random"}
+    )
 
 
 def resolve_env_id(name: str) -> str:
@@ -37,4 +50,11 @@ def make_env(name: str, **kwargs: Any) -> gymnasium.Env:
         raise AmiError(f"bad arguments for environment {name!r}: {e}; check the env kwargs") from e
 
 
-__all__ = ["ENV_ALIASES", "TWO_ROOMS_ID", "make_env", "resolve_env_id"]
+__all__ = [
+    "ENV_ALIASES",
+    "PLANT_FAULTS_ID",
+    "PLANT_ID",
+    "TWO_ROOMS_ID",
+    "make_env",
+    "resolve_env_id",
+]

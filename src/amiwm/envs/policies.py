@@ -10,7 +10,7 @@ import numpy as np
 
 from amiwm.errors import AmiError
 
-POLICY_NAMES = ("random", "drift")
+POLICY_NAMES = ("random", "drift", "setpoints")
 _ALIASES = {"drifting-walk": "drift"}
 
 
@@ -62,7 +62,8 @@ class DriftingWalkPolicy:
         missing = [a for a in self._REQUIRED if not hasattr(base, a)]
         if missing:
             raise AmiError(
-                f"drift policy needs a rooms env (missing {', '.join(missing)}); use 'random'"
+                f"drift policy needs a rooms env (missing {', '.join(missing)}); "
+                "use 'random' or 'setpoints'"
             )
         if not 0.0 <= door_fraction <= 1.0 or not 0.0 < speed[0] <= speed[1] <= 1.0:
             raise AmiError("drift policy needs 0 <= door_fraction <= 1 and 0 < speed <= 1")
@@ -124,15 +125,73 @@ class DriftingWalkPolicy:
         return h + math.pi
 
 
+class SetpointsPolicy:
+    """Piecewise-constant control moves (plant data): each action holds a level for a random
+    number of steps, then jumps to a new uniform level; between jumps the level random-walks
+    and every action gets small white noise. ``walk_std`` and ``noise_std`` are fractions of
+    the action range; ``hold`` is the (min, max) number of steps between jumps.
+    """
+
+    def __init__(
+        self,
+        action_space: gym.spaces.Space,
+        seed: int,
+        hold: tuple[int, int] = (10, 60),
+        walk_std: float = 0.01,
+        noise_std: float = 0.01,
+    ) -> None:
+        if not isinstance(action_space, gym.spaces.Box) or not action_space.is_bounded():
+            raise AmiError(f"setpoints policy needs a bounded Box action space, got {action_space}")
+        if not 1 <= hold[0] <= hold[1] or walk_std < 0 or noise_std < 0:
+            raise AmiError("setpoints policy needs 1 <= hold[0] <= hold[1] and stds >= 0")
+        self.low = action_space.low.astype(np.float64)
+        self.high = action_space.high.astype(np.float64)
+        self.span = self.high - self.low
+        self.hold = (int(hold[0]), int(hold[1]))
+        self.walk_std, self.noise_std = float(walk_std), float(noise_std)
+        self.rng = np.random.default_rng(seed)
+        self.level = (self.low + self.high) / 2
+        self.countdown = np.zeros(self.low.shape, np.int64)
+
+    def _hold(self, size: int) -> np.ndarray:
+        return self.rng.integers(self.hold[0], self.hold[1] + 1, size)
+
+    def reset(self, obs: Any, info: dict[str, Any]) -> None:
+        """New random levels, each held for its own random time."""
+        self.level = self.rng.uniform(self.low, self.high)
+        self.countdown = self._hold(self.low.size).reshape(self.low.shape)
+
+    def __call__(self, obs: Any, info: dict[str, Any]) -> np.ndarray:
+        self.countdown -= 1
+        jump = self.countdown <= 0
+        if jump.any():
+            self.level = np.where(jump, self.rng.uniform(self.low, self.high), self.level)
+            self.countdown = np.where(jump, self._hold(self.low.size), self.countdown)
+        walk = self.rng.normal(0.0, self.walk_std, self.low.shape) * self.span
+        self.level = np.clip(self.level + walk, self.low, self.high)
+        a = self.level + self.rng.normal(0.0, self.noise_std, self.low.shape) * self.span
+        return np.clip(a, self.low, self.high).astype(np.float32)
+
+
 def make_policy(name: str, env: gym.Env, seed: int) -> Policy:
-    """Build a data-collection policy by name: 'random' or 'drift' (alias 'drifting-walk')."""
+    """Build a data-collection policy by name: 'random', 'drift' (alias 'drifting-walk') or
+    'setpoints'."""
     key = _ALIASES.get(name, name)
     if key == "random":
         return RandomPolicy(env.action_space, seed)
+    if key == "setpoints":
+        return SetpointsPolicy(env.action_space, seed)
     if key == "drift":
         return DriftingWalkPolicy(env, seed)
     valid = ", ".join(POLICY_NAMES + tuple(_ALIASES))
     raise AmiError(f"unknown policy {name!r}; use one of [{valid}]")
 
 
-__all__ = ["POLICY_NAMES", "DriftingWalkPolicy", "Policy", "RandomPolicy", "make_policy"]
+__all__ = [
+    "POLICY_NAMES",
+    "DriftingWalkPolicy",
+    "Policy",
+    "RandomPolicy",
+    "SetpointsPolicy",
+    "make_policy",
+]

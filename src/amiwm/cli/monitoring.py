@@ -36,16 +36,14 @@ def _new_file(path: Path | None, overwrite: bool) -> None:
 def cmd_monitor(args: argparse.Namespace) -> None:
     import math
 
-    import numpy as np
-
     from amiwm.data.formats import BadRow, read_sensors, stream_rows
     from amiwm.models.world_model import WorldModel
     from amiwm.monitoring.monitor import (
         Monitor,
-        calibrate,
         score_stream,
-        table_scores,
-        training_scores,
+        split_runs,
+        table_runs,
+        training_runs,
     )
     from amiwm.report import plot_monitor
 
@@ -54,43 +52,53 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     model = WorldModel.from_pretrained(args.checkpoint)
     cols = _columns(args, model)
     monitor = Monitor(model, smoothing=args.smoothing)
-    if args.threshold is not None:
-        monitor.threshold, basis = args.threshold, "given"
-    else:
+    stream = stream_rows(args.data, args.format, **cols)  # bad columns fail before calibrating
+    try:
         if args.calibrate is not None:
-            scores = table_scores(monitor, read_sensors(args.calibrate, **cols))
+            fit, check = split_runs(table_runs(read_sensors(args.calibrate, **cols)))
             basis = args.calibrate
         else:
-            scores = training_scores(args.checkpoint, model, args.smoothing)
+            fit, check = training_runs(args.checkpoint)
             basis = "the checkpoint's held-out training episodes"
-        monitor.threshold = calibrate(np.concatenate(scores), args.false_alarm_rate)
+        monitor.calibrate(fit, check, args.false_alarm_rate)
+    except BaseException:
+        stream.close()
+        raise
+    if args.threshold is not None:
+        monitor.threshold, basis = args.threshold, "given"
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     say(f"threshold {monitor.threshold:.4g} (false-alarm rate {args.false_alarm_rate:g}, {basis})")
 
     def num(v: float) -> str:
         return "" if math.isnan(v) else f"{v:.6g}"
 
+    names = model.config.channels or stream.channels
     keep: dict[Any, list] = {}
     counts = {"rows": 0, "bad": 0, "alarm": 0}
     alarmed: set = set()
     live = args.data == "-"
     out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 (closed below)
     try:
-        out.write("group,time,surprise,score,alarm,status\n")
-        with stream_rows(args.data, args.format, **cols) as stream:
-            for r, s, score, alarm in score_stream(monitor, iter(stream), args.chunk, live):
+        out.write("group,time,surprise,residual,score,alarm,suspect,status\n")
+        with stream:
+            for r, s, res, score, alarm, c in score_stream(monitor, iter(stream), args.chunk, live):
                 counts["rows"] += 1
                 if isinstance(r, BadRow):
                     counts["bad"] += 1
                     print(f"warning: skipped {r.message}", file=sys.stderr)
-                    out.write(f",,,,,bad row {r.line}\n")
+                    out.write(f",,,,,,,bad row {r.line}\n")
                     continue
                 counts["alarm"] += alarm
                 if alarm and r.group not in alarmed:
                     alarmed.add(r.group)
-                    say(f"ALARM group {r.group} at time {r.time:g}: score {score:.4g}")
+                    who = f" (worst explained: {names[c]})" if c >= 0 else ""
+                    say(f"ALARM group {r.group} at time {r.time:g}: score {score:.4g}{who}")
                 status = "warmup" if math.isnan(s) else "ok"
-                out.write(f"{r.group},{r.time:g},{num(s)},{num(score)},{int(alarm)},{status}\n")
+                suspect = names[c] if alarm and c >= 0 else ""
+                out.write(
+                    f"{r.group},{r.time:g},{num(s)},{num(res)},{num(score)},{int(alarm)},"
+                    f"{suspect},{status}\n"
+                )
                 if args.plot is not None:
                     keep.setdefault(r.group, []).append((r.time, r.sensors, s, score, alarm))
                 if live:
@@ -153,11 +161,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run dir")
     m.add_argument("--data", required=True, help="FILE, cmapss:FILE, csv:FILE, parquet:FILE or -")
     m.add_argument("--format", help="cmapss | csv | parquet (for - or an unknown suffix)")
-    m.add_argument("--out", type=Path, help="CSV: group,time,surprise,score,alarm,status")
+    m.add_argument("--out", type=Path, help="CSV: group,time,surprise,residual,score,alarm,...")
     m.add_argument("--plot", type=Path, help="PNG: sensors, surprise and alarms over time")
     m.add_argument("--plot-group", help="group to plot (default: first in alarm)")
     m.add_argument("--false-alarm-rate", type=float, default=0.01, help="on normal data")
-    m.add_argument("--threshold", type=float, help="alarm threshold (skips calibration)")
+    m.add_argument("--threshold", type=float, help="alarm threshold instead of the calibrated one")
     m.add_argument("--calibrate", help="normal-operation data to calibrate the threshold on")
     m.add_argument("--smoothing", type=float, default=0.2, help="EWMA weight of a new row")
     m.add_argument("--chunk", type=int, default=512, help="rows per model call")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import queue
 import threading
 from collections.abc import Hashable, Iterator, Sequence
@@ -19,6 +20,8 @@ from amiwm.data.formats import BadRow
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 
+Run = tuple[np.ndarray, np.ndarray | None]  # healthy rows (T, D) and actions (T, A) or None
+
 
 @dataclass
 class _Tail:
@@ -33,11 +36,27 @@ class _Tail:
 
 @dataclass
 class MonitorResult:
-    """Per input row: surprise (NaN while warming up), smoothed score, alarm flag."""
+    """Per input row: surprise (NaN while warming up), readout residual (NaN without a
+    readout), smoothed score, alarm flag, and the channel the latent state explains worst."""
 
     surprise: np.ndarray
+    residual: np.ndarray
     score: np.ndarray
     alarm: np.ndarray
+    suspect: np.ndarray
+
+
+@dataclass
+class Readout:
+    """Linear map from a row's latent to the row's own (normalised) readings, fitted on healthy
+    data. Its residual is what the world-model state does not explain: a biased or drifting
+    sensor that the latent, which keeps only the predictable state, averages away.
+    `surprise_ref` / `residual_ref` are their healthy means, so the score adds like to like."""
+
+    weights: np.ndarray  # (latent_dim + 1, channels)
+    scale: np.ndarray  # (channels,) healthy residual std
+    surprise_ref: float = 1.0
+    residual_ref: float = 1.0
 
 
 @dataclass
@@ -54,6 +73,7 @@ class Monitor:
     model: WorldModel
     threshold: float = float("inf")
     smoothing: float = 0.2
+    readout: Readout | None = None
     tails: dict[Hashable, _Tail] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -93,7 +113,14 @@ class Monitor:
         obs = [self._windows(t, x[idx]) for _, idx, t in parts]
         z_all = self.model.encode(np.concatenate(obs)).float().numpy()
         surprise = np.full(n, np.nan, np.float32)
+        residual = np.full(n, np.nan, np.float32)
+        suspect = np.full(n, -1, np.int64)
         score = np.full(n, np.nan, np.float32)
+        if self.readout is not None:
+            order = np.concatenate([idx for _, idx, _ in parts])
+            r = self._residuals(x[order], z_all)
+            residual[order] = (r**2).mean(1)
+            suspect[order] = np.abs(r).argmax(1)
         ctx_z, ctx_a, targets, where, offset = [], [], [], [], 0
         for _, idx, tail in parts:
             z = z_all[offset : offset + len(idx)]
@@ -119,9 +146,56 @@ class Monitor:
             )[:, -1]
             err = (pred.float().numpy() - np.concatenate(targets)) ** 2
             surprise[np.concatenate(where)] = err.mean(-1)
+        raw = surprise
+        if self.readout is not None:
+            raw = surprise / self.readout.surprise_ref + residual / self.readout.residual_ref
         for _, idx, tail in parts:
-            score[idx] = self._smooth(tail, surprise[idx])
-        return MonitorResult(surprise, score, np.nan_to_num(score, nan=-np.inf) > self.threshold)
+            score[idx] = self._smooth(tail, raw[idx])
+        alarm = np.nan_to_num(score, nan=-np.inf) > self.threshold
+        return MonitorResult(surprise, residual, score, alarm, suspect)
+
+    def _residuals(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        cfg = self.model.config
+        xn = (x - np.asarray(cfg.obs_mean, np.float32)) / np.asarray(cfg.obs_std, np.float32)
+        w = self.readout.weights
+        return (xn - (z @ w[:-1] + w[-1])) / self.readout.scale
+
+    def calibrate(self, fit: Sequence[Run], check: Sequence[Run], false_alarm_rate: float) -> float:
+        """Fit the readout on healthy runs `fit`, then set the threshold that the healthy runs
+        `check` exceed at `false_alarm_rate` of their scored rows. Returns the threshold."""
+        self.readout = self.fit_readout(fit)
+        scores = [
+            self.process([("check", i)] * len(x), x, a).score for i, (x, a) in enumerate(check)
+        ]
+        self.reset()
+        self.threshold = alarm_threshold(np.concatenate(scores), false_alarm_rate)
+        return self.threshold
+
+    @torch.inference_mode()
+    def fit_readout(self, runs: Sequence[Run]) -> Readout:
+        """Fit the readout on healthy runs [(rows (T, D), actions (T, A) or None), ...]."""
+        from amiwm.data.windows import context_windows
+        from amiwm.evaluation import ridge_fit
+
+        saved, self.readout = self.readout, None
+        zs, xs, ss = [], [], []
+        for i, (x, a) in enumerate(runs):
+            x = np.asarray(x, np.float32)
+            obs = context_windows(x, self.context) if self.context > 1 else x
+            zs.append(self.model.encode(obs).float().numpy())
+            ss.append(self.process([("fit", i)] * len(x), x, a).surprise)
+            xs.append(x)
+        self.reset()
+        self.readout = saved
+        z, x = np.concatenate(zs), np.concatenate(xs)
+        cfg = self.model.config
+        xn = (x - np.asarray(cfg.obs_mean)) / np.asarray(cfg.obs_std)
+        w = ridge_fit(z, xn, 1e-3)
+        r = xn - (z @ w[:-1] + w[-1])
+        scale = r.std(0) + 1e-6
+        res = ((r / scale) ** 2).mean(1)
+        ref = float(np.nanmean(np.concatenate(ss)))
+        return Readout(w.astype(np.float32), scale.astype(np.float32), ref, float(res.mean()))
 
     def _tail(self, group: Hashable, first_row: np.ndarray) -> _Tail:
         tail = self.tails.get(group)
@@ -155,7 +229,7 @@ class Monitor:
         return out
 
 
-def calibrate(scores: np.ndarray, false_alarm_rate: float) -> float:
+def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:
     """The threshold that scores of normal operation exceed at `false_alarm_rate` of steps."""
     if not 0 < false_alarm_rate < 1:
         raise AmiError(f"--false-alarm-rate must be in (0, 1), got {false_alarm_rate}")
@@ -166,21 +240,13 @@ def calibrate(scores: np.ndarray, false_alarm_rate: float) -> float:
     return float(np.quantile(s, 1.0 - false_alarm_rate))
 
 
-def episode_scores(
-    model: WorldModel, path: Path, episodes: Sequence[int], smoothing: float = 0.2
-) -> list[np.ndarray]:
-    """Smoothed surprise of every row of `episodes` of a sensor store (one array each)."""
+def store_runs(path: Path, episodes: Sequence[int]) -> list[Run]:
+    """(rows, actions) of `episodes` of a sensor store."""
     from amiwm.data.store import EpisodeStore
 
-    monitor = Monitor(model, smoothing=smoothing)
-    out = []
     with EpisodeStore(path) as store:
-        for e in episodes:
-            ep = store.episode(int(e))
-            n = len(ep["observations"])
-            acts = ep.get("actions")
-            out.append(monitor.process([e] * n, ep["observations"], acts).score)
-    return out
+        eps = [store.episode(int(e)) for e in episodes]
+    return [(ep["observations"], ep.get("actions")) for ep in eps]
 
 
 def chunks(rows: Iterator[Any], size: int, live: bool = False) -> Iterator[list[Any]]:
@@ -221,8 +287,8 @@ def chunks(rows: Iterator[Any], size: int, live: bool = False) -> Iterator[list[
 def score_stream(
     monitor: Monitor, rows: Iterator[Any], chunk: int = 512, live: bool = False
 ) -> Iterator[tuple[Any, float, float, bool]]:
-    """(row, surprise, score, alarm) for every Row of a stream, in order, through the model
-    `chunk` rows at a time; a BadRow passes through with NaN surprise and no alarm."""
+    """(row, surprise, residual, score, alarm, suspect channel) for every row of a stream, in
+    order, `chunk` rows per model call; a BadRow passes through with NaNs and no alarm."""
     if chunk < 1:
         raise AmiError(f"--chunk must be >= 1, got {chunk}")
     for batch in chunks(rows, chunk, live):
@@ -232,27 +298,32 @@ def score_stream(
             res = monitor.process(
                 [r.group for r in good], np.stack([r.sensors for r in good]), acts
             )
-            scored = zip(res.surprise.tolist(), res.score.tolist(), res.alarm.tolist(), strict=True)
+            scored = zip(
+                res.surprise.tolist(),
+                res.residual.tolist(),
+                res.score.tolist(),
+                res.alarm.tolist(),
+                res.suspect.tolist(),
+                strict=True,
+            )
         for r in batch:
             if isinstance(r, BadRow):
-                yield r, float("nan"), float("nan"), False
+                yield r, math.nan, math.nan, math.nan, False, -1
             else:
                 yield (r, *next(scored))
 
 
-def table_scores(monitor: Monitor, table: Any) -> list[np.ndarray]:
-    """Scores of every group of a SensorTable (normal operation, for calibration)."""
-    out = []
-    for g in table.groups():
-        idx = table.group == g
-        acts = table.actions[idx] if table.actions is not None else None
-        out.append(monitor.process([g] * int(idx.sum()), table.sensors[idx], acts).score)
-    monitor.reset()
-    return out
+def table_runs(table: Any) -> list[Run]:
+    """(rows, actions) of every group of a SensorTable, in group order."""
+    return [
+        (table.sensors[r], None if table.actions is None else table.actions[r])
+        for r in table.group_rows()
+    ]
 
 
-def training_scores(checkpoint: Path, model: WorldModel, smoothing: float) -> list[np.ndarray]:
-    """Scores of the held-out (validation) episodes of the data a checkpoint was trained on."""
+def training_runs(checkpoint: Path, most: int = 40) -> tuple[list[Run], list[Run]]:
+    """Healthy runs from the data a checkpoint was trained on: up to `most` training episodes
+    (to fit the readout) and the held-out validation episodes (to set the threshold)."""
     from amiwm.checkpoint import read_json, resolve
     from amiwm.config import RunConfig
     from amiwm.data.store import EpisodeStore
@@ -267,9 +338,17 @@ def training_scores(checkpoint: Path, model: WorldModel, smoothing: float) -> li
     if not path.is_file():
         raise AmiError(
             f"the training data of {checkpoint} ({path}) is not here to calibrate on; "
-            "pass --calibrate FILE (normal operation) or --threshold"
+            "pass --calibrate FILE (normal operation)"
         )
     with EpisodeStore(path) as store:
         n = store.num_episodes
-    _, val = split_episodes(n, train.val_fraction, train.seed)
-    return episode_scores(model, path, val or range(n), smoothing)
+    fit, val = split_episodes(n, train.val_fraction, train.seed)
+    step = max(1, len(fit) // most)
+    return store_runs(path, fit[::step][:most]), store_runs(path, val or fit)
+
+
+def split_runs(runs: list[Run]) -> tuple[list[Run], list[Run]]:
+    """Alternate runs between readout fitting and threshold setting (one run: both)."""
+    if len(runs) < 2:
+        return runs, runs
+    return runs[0::2], runs[1::2]

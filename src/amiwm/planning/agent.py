@@ -32,6 +32,10 @@ class WorldModelAgent:
     (K, A), the agent picks among named actions and returns names. With a `graph` (a LatentGraph
     of remembered latent states) far goals are reached through subgoals found on the graph.
     Costs: "final" (latent distance to the goal at the last step) or "summed" (over the horizon).
+
+    Sensor models whose observation is a window of rows also take one row (D,) at a time: the
+    agent keeps the window itself (reset() clears it). A goal row (e.g. a plant's steady-state
+    readings at a setpoint) means "stay there": it is repeated over the window.
     """
 
     def __init__(
@@ -82,12 +86,28 @@ class WorldModelAgent:
         self.last_plan: PlanResult | None = None
         self.subgoal: torch.Tensor | None = None
         self._ctx: torch.Tensor | None = None
+        self._rows: list[torch.Tensor] = []
         self.generator = torch.Generator().manual_seed(self.seed)
+
+    def _row_window(self, x: torch.Tensor, remember: bool) -> torch.Tensor | None:
+        """A window (context, D) for one sensor row, or None if `x` is not one row."""
+        cfg = self.model.config
+        c = cfg.rows_per_obs
+        if c == 1 or tuple(x.shape) != (cfg.obs_shape[-1],):
+            return None
+        if not remember:
+            return x.float().expand(c, -1)
+        rows = (self._rows or [x.float()] * c) + [x.float()]
+        self._rows = rows[-c:]
+        return torch.stack(self._rows)
 
     @torch.no_grad()
     def encode_goal(self, goal: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A goal observation or a goal latent (D,) -> goal latent (D,)."""
         g = torch.as_tensor(goal)
+        window = self._row_window(g, remember=False)
+        if window is not None:
+            return self.model.encode(window[None])[0]
         if g.ndim == 1 and g.shape[0] == self.model.config.latent_dim and g.is_floating_point():
             return g.float()
         return self.model.encode(g[None])[0]
@@ -163,8 +183,10 @@ class WorldModelAgent:
 
     def choose_action(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor):
         """The next action (a float32 array, or a name for named actions)."""
+        x = torch.as_tensor(observation)
+        window = self._row_window(x, remember=True)
         if not self._queue:
-            self.plan(observation, goal)
+            self.plan(x if window is None else window, goal)
         i = self._queue.pop(0)
         if self.action_names is not None and self._indices is not None:
             return self.action_names[int(self._indices[i])]

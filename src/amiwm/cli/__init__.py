@@ -25,7 +25,13 @@ def boolean(value: str) -> bool:
     raise AmiError(f"--action-conditioning must be true or false, got {value!r}")
 
 
-COMMANDS = ("train", "data", "planning")  # modules of amiwm.cli, each with register(sub)
+COMMANDS = (
+    "train",
+    "data",
+    "planning",
+    "memory",
+    "monitoring",
+)  # modules of amiwm.cli, each with register(sub)
 
 
 def build_parser() -> Parser:

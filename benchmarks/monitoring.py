@@ -124,12 +124,11 @@ def fit_detectors(model: WorldModel, runs: list) -> Baselines:
 
 
 def train_model(dataset: Path, out: Path, steps: int, context: int, seed: int) -> WorldModel:
-    if not (out / "checkpoint").exists():
-        cfg = RunConfig(dataset=str(dataset))
-        cfg.model.context = context
-        cfg.train.steps = steps
-        cfg.train.seed = seed
-        train(cfg, out, progress=False)
+    cfg = RunConfig(dataset=str(dataset))
+    cfg.model.context = context
+    cfg.train.steps = steps
+    cfg.train.seed = seed
+    train(cfg, out, progress=False, resume=(out / "config.json").exists())  # resumes a cut run
     return WorldModel.from_pretrained(out)
 
 
@@ -160,12 +159,14 @@ def cmapss(args, out: Path) -> dict:
             store.parent.mkdir(parents=True, exist_ok=True)
             tr.to_store(store)
         t0 = time.time()
-        model = train_model(store, out / f"fold{k}" / "run", args.steps, 30, k)
+        model = train_model(store, out / f"fold{k}" / "run", args.steps, args.context, k)
         cut, rul = cut_units(test, seed=k)
         report = evaluate_rul(model, tr, cut, rul)
         preds += report["predictions"]
         trues += report["true_rul"]
         print(f"fold {k}: RUL RMSE {report['rmse']:.2f} ({time.time() - t0:.0f}s)", flush=True)
+        if args.rul_only:
+            continue
         # alarms on the held-out units, run to failure
         cols = [test.channels.index(c) for c in model.config.channels]
         acol = [test.action_names.index(c) for c in model.config.action_names]
@@ -314,12 +315,18 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/monitoring"))
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--context", type=int, default=30, help="C-MAPSS rows per observation")
+    p.add_argument("--rul-only", action="store_true", help="skip the alarm and speed parts")
     p.add_argument("--plant-runs", type=int, default=20)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 if sharing cores)")
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     result = cmapss(args, args.out)
+    if args.rul_only:
+        print(json.dumps(result["rul"]))
+        return
     result["plant_alarms"] = plant(args, args.out)
     result["monitor_throughput"] = throughput(args, args.out)
     result["minutes"] = (time.time() - t0) / 60

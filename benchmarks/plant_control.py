@@ -64,20 +64,24 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--horizon", type=int, default=10)
     p.add_argument("--planner", default="cem")
+    p.add_argument("--cost", default="final", help="final | summed")
+    p.add_argument("--replan-every", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (1 if sharing cores)")
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     ckpt = args.checkpoint
     if ckpt is None:
         data = args.out / "data.h5"
         if not data.exists():
             collect("plant", 120, 300, data, policy="setpoints", seed=0, progress=False)
         ckpt = args.out / "run"
-        if not (ckpt / "checkpoint").exists():
-            cfg = RunConfig(dataset=str(data))
-            cfg.model.context, cfg.train.steps = 16, 3000
-            train(cfg, ckpt, progress=False)
+        cfg = RunConfig(dataset=str(data))
+        cfg.model.context, cfg.train.steps = 16, 3000
+        train(cfg, ckpt, progress=False, resume=(ckpt / "config.json").exists())
     env = make_env("plant", max_steps=STEPS + 1)
-    agent = WorldModelAgent.from_checkpoint(ckpt, args.planner, horizon=args.horizon)
+    agent = WorldModelAgent.from_checkpoint(
+        ckpt, args.planner, horizon=args.horizon, cost=args.cost, replan_every=args.replan_every
+    )
     env.action_space.seed(0)
     rows = {}
     for name, who in (

@@ -31,6 +31,7 @@ COMMANDS = (
     "planning",
     "memory",
     "monitoring",
+    "learn",
 )  # modules of amiwm.cli, each with register(sub)
 
 

@@ -317,12 +317,20 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--context", type=int, default=30, help="C-MAPSS rows per observation")
     p.add_argument("--rul-only", action="store_true", help="skip the alarm and speed parts")
+    p.add_argument("--speed-only", action="store_true", help="only the monitor throughput")
     p.add_argument("--plant-runs", type=int, default=20)
     p.add_argument("--threads", type=int, default=2, help="torch threads (1 if sharing cores)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    if args.speed_only:  # needs the fold-0 model of an earlier full run in --out
+        t = throughput(args, args.out)
+        print(
+            f"monitor: {t['rows']} rows in {t['seconds']:.1f}s = {t['rows_per_s']:.0f} rows/s "
+            f"({t['rows_per_s_after_startup']:.0f} after start-up)"
+        )
+        return
     result = cmapss(args, args.out)
     if args.rul_only:
         print(json.dumps(result["rul"]))

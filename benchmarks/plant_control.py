@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--horizon", type=int, default=10)
     p.add_argument("--planner", default="cem")
-    p.add_argument("--cost", default="final", help="final | summed")
+    p.add_argument("--cost", default="summed", help="final | summed (measured better here)")
     p.add_argument("--replan-every", type=int, default=1)
     p.add_argument("--threads", type=int, default=2, help="torch threads (1 if sharing cores)")
     args = p.parse_args()

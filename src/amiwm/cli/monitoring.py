@@ -36,6 +36,8 @@ def _new_file(path: Path | None, overwrite: bool) -> None:
 def cmd_monitor(args: argparse.Namespace) -> None:
     import math
 
+    import torch
+
     from amiwm.data.formats import BadRow, read_sensors, stream_rows
     from amiwm.models.world_model import WorldModel
     from amiwm.monitoring.monitor import (
@@ -49,6 +51,9 @@ def cmd_monitor(args: argparse.Namespace) -> None:
 
     for path in (args.out, args.plot):
         _new_file(path, args.overwrite)
+    if args.threads < 1:
+        raise AmiError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     model = WorldModel.from_pretrained(args.checkpoint)
     cols = _columns(args, model)
     monitor = Monitor(model, smoothing=args.smoothing)
@@ -169,6 +174,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--calibrate", help="normal-operation data to calibrate the threshold on")
     m.add_argument("--smoothing", type=float, default=0.2, help="EWMA weight of a new row")
     m.add_argument("--chunk", type=int, default=512, help="rows per model call")
+    m.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: steady next to other work)"
+    )
     m.add_argument("--overwrite", action="store_true", help="replace existing --out/--plot")
     m.add_argument("--quiet", action="store_true")
     _column_flags(m)

@@ -97,3 +97,14 @@ def test_bad_inputs_raise_clear_errors():
         m.predict(torch.zeros(1, 1, 16), torch.zeros(1, 1, 3))
     with pytest.raises(AmiError, match="NaN"):
         m.predict(torch.zeros(1, 1, 16), torch.full((1, 1, 2), float("inf")))
+
+
+def test_markov_rollout_shortcut_gives_the_same_latents():
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(obs_shape=[32, 32, 3], history=3)).eval()
+    z, a = torch.randn(4, 3, model.config.latent_dim), torch.randn(4, 7, 2)
+    with torch.no_grad():
+        fast = model.rollout_latents(z, a)
+        model.predictor.markov = False  # feed the whole history, keep the last output
+        slow = model.rollout_latents(z, a)
+    assert torch.allclose(fast, slow, atol=1e-6)

@@ -31,6 +31,7 @@ COMMANDS = (
     "planning",
     "memory",
     "monitoring",
+    "serve",
     "learn",
 )  # modules of amiwm.cli, each with register(sub)
 

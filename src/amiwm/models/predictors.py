@@ -68,6 +68,8 @@ class TransformerPredictor(nn.Module):
 class MLPPredictor(nn.Module):
     """Markov predictor: z_{t+1} = z_t + MLP([z_t, a_t]); ignores older history."""
 
+    markov = True  # each output depends on its own position only: rollouts feed one latent
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         dim = cfg.predictor_dim

@@ -9,6 +9,7 @@ steps ahead, where the straight line is right.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from amiwm.data.store import EpisodeStore
 from amiwm.errors import AmiError
 from amiwm.evaluation import encode_episodes
 from amiwm.models.world_model import WorldModel
+
+TREES = 32  # goals whose shortest-path trees are cached
 
 
 class LatentGraph:
@@ -40,10 +43,12 @@ class LatentGraph:
         self.matrix = coo_matrix((weight, (src, dst)), shape=(n, n)).tocsr()
         self._reversed = self.matrix.T.tocsr()  # Dijkstra from the goal gives distances to it
         self._sq = self.latents.square().sum(1)
-        self._goal_key: bytes | None = None
         self._goal_node = -1
         self._dist: np.ndarray | None = None
         self._next: np.ndarray | None = None
+        # shortest-path trees of the last TREES goals: a server planning for several robots
+        # with different goals would otherwise rerun Dijkstra on every request
+        self._trees: OrderedDict[bytes, tuple[int, np.ndarray, np.ndarray]] = OrderedDict()
 
     @property
     def num_nodes(self) -> int:
@@ -90,12 +95,18 @@ class LatentGraph:
         return int(d.argmin())
 
     def _prepare(self, goal: torch.Tensor) -> int:
-        """Shortest paths to the goal's node, computed once per goal."""
+        """Shortest paths to the goal's node, computed once per goal (the last TREES kept)."""
         key = goal.float().numpy().tobytes()
-        if key != self._goal_key:
+        tree = self._trees.get(key)
+        if tree is None:
             g = self.nearest(goal)
             dist, pred = dijkstra(self._reversed, indices=g, return_predecessors=True)
-            self._dist, self._next, self._goal_key, self._goal_node = dist, pred, key, g
+            tree = self._trees[key] = (g, dist, pred)
+            if len(self._trees) > TREES:
+                self._trees.popitem(last=False)
+        else:
+            self._trees.move_to_end(key)
+        self._goal_node, self._dist, self._next = tree
         return self._goal_node
 
     def steps_to_goal(self, z: torch.Tensor, goal: torch.Tensor) -> float:

@@ -1,0 +1,233 @@
+"""`Client`: call an `ami-cli serve` server with numpy arrays (stdlib http.client, keep-alive).
+
+One Client holds one connection: use one Client per thread. Server-side 4xx/5xx answers raise
+AmiError with the server's one-line message; requests are retried once on a dropped keep-alive
+connection (every endpoint is stateless, so a retry is safe).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from amiwm.errors import AmiError
+
+RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+@dataclass
+class Plan:
+    """A plan from /v1/plan: actions (horizon, action_dim) float32 and server timings."""
+
+    actions: np.ndarray
+    cost: float
+    plan_ms: float
+    queue_ms: float
+    batch: int
+    subgoal: bool
+
+
+def raw(arr: np.ndarray) -> dict[str, Any]:
+    """A numpy array as the server's raw-array JSON form (exact, compact)."""
+    a = np.asarray(arr)
+    if a.dtype == np.uint8:
+        dtype = "uint8"
+    elif a.dtype == np.float64:
+        dtype = "float64"
+    else:
+        a, dtype = a.astype(np.float32), "float32"
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    return {"dtype": dtype, "shape": list(a.shape), "data": base64.b64encode(a).decode()}
+
+
+def png(frame: np.ndarray) -> str:
+    """A uint8 frame (H, W, C) as a base64 PNG string."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    f = np.asarray(frame, dtype=np.uint8)
+    Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class Client:
+    """Client(url, token=None, timeout=30): encode / predict / surprise / plan / health.
+
+    frames="raw" sends uint8 arrays as raw base64 (fastest on a LAN); "png" sends frames as
+    PNG (smaller on slow links). ca_file: a CA bundle or self-signed certificate for https.
+    """
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        token: str | None = None,
+        timeout: float = 30.0,
+        *,
+        frames: str = "raw",
+        ca_file: str | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise AmiError(f"server URL must look like http://host:port, got {url!r}")
+        if frames not in ("raw", "png"):
+            raise AmiError(f"frames must be 'raw' or 'png', got {frames!r}")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.frames = frames
+        self._prefix = parts.path.rstrip("/")
+        self._model: dict[str, Any] | None = None
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        if parts.scheme == "https":
+            context = ssl.create_default_context(cafile=ca_file)
+            self._conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, parts.port or 443, timeout=timeout, context=context
+            )
+        else:
+            self._conn = http.client.HTTPConnection(
+                parts.hostname, parts.port or 80, timeout=timeout
+            )
+
+    # ------------------------------------------------------------------ transport
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One call; returns the parsed JSON (or text for /metrics). AmiError on failure."""
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in (0, 1):
+            try:
+                self._conn.request(method, self._prefix + path, data, self._headers)
+                resp = self._conn.getresponse()
+                payload = resp.read()
+                break
+            except RETRYABLE:
+                self._conn.close()
+                if attempt:
+                    raise AmiError(f"{self.url} closed the connection") from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._conn.close()
+                raise AmiError(f"cannot reach {self.url}: {exc}") from None
+        if resp.getheader("Connection", "").lower() == "close":
+            self._conn.close()
+        text = payload.decode("utf-8", "replace")
+        if resp.status >= 400:
+            try:
+                message = json.loads(text)["error"]
+            except (ValueError, KeyError, TypeError):
+                message = text[:200] or resp.reason
+            raise AmiError(f"server answered {resp.status}: {message}")
+        ctype = resp.getheader("Content-Type", "")
+        return json.loads(text) if ctype.startswith("application/json") else text
+
+    def _array(self, arr: Any) -> Any:
+        a = np.asarray(arr)
+        if self.frames != "png" or a.dtype != np.uint8 or a.ndim < 3 or a.shape[-1] > 4:
+            return raw(a)
+        return png(a) if a.ndim == 3 else [self._array(x) for x in a]
+
+    # ------------------------------------------------------------------ endpoints
+    def health(self) -> dict[str, Any]:
+        """/healthz: status, model shapes, limits, plan defaults."""
+        return self.request("GET", "/healthz")
+
+    def metrics(self) -> str:
+        return self.request("GET", "/metrics")
+
+    def wait(self, seconds: float = 60.0) -> dict[str, Any]:
+        """Poll /healthz until the server answers (e.g. right after starting it)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return self.health()
+            except AmiError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def encode(self, observations: np.ndarray) -> np.ndarray:
+        """(B, *obs_shape) or one observation -> latents (B, D) or (D,)."""
+        obs = np.asarray(observations)
+        single = obs.ndim == len(self.health_cache()["obs_shape"])
+        batch = obs[None] if single else obs
+        out = self.request("POST", "/v1/encode", {"observations": self._array(batch)})
+        z = np.asarray(out["latents"], dtype=np.float32)
+        return z[0] if single else z
+
+    def predict(
+        self,
+        actions: np.ndarray,
+        *,
+        latents: np.ndarray | None = None,
+        observations: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Context latents (B, h, D) or observations (B, h, *obs), actions (B, h - 1 + n, A)
+        -> imagined latents (B, n, D)."""
+        body: dict[str, Any] = {"actions": raw(np.asarray(actions, np.float32))}
+        if latents is not None:
+            body["latents"] = raw(np.asarray(latents, np.float32))
+        if observations is not None:
+            body["observations"] = self._array(observations)
+        out = self.request("POST", "/v1/predict", body)
+        return np.asarray(out["latents"], dtype=np.float32)
+
+    def surprise(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Observations (B, h + 1, *obs), actions (B, h, A) -> surprise (B,)."""
+        body = {"observations": self._array(observations), "actions": raw(actions)}
+        out = self.request("POST", "/v1/surprise", body)
+        return np.asarray(out["surprise"], dtype=np.float32)
+
+    def plan(
+        self,
+        observation: np.ndarray,
+        goal: np.ndarray,
+        *,
+        samples: int | None = None,
+        elites: int | None = None,
+        iterations: int | None = None,
+        horizon: int | None = None,
+        seed: int = 0,
+        graph: bool = True,
+    ) -> Plan:
+        """Plan actions from one observation toward a goal observation."""
+        budget = {"samples": samples, "elites": elites, "iterations": iterations}
+        budget["horizon"] = horizon
+        body = {
+            "observation": self._array(observation),
+            "goal": self._array(goal),
+            "budget": {k: v for k, v in budget.items() if v is not None},
+            "seed": seed,
+            "graph": graph,
+        }
+        out = self.request("POST", "/v1/plan", body)
+        return Plan(
+            np.asarray(out["actions"], dtype=np.float32),
+            float(out["cost"]),
+            float(out["plan_ms"]),
+            float(out["queue_ms"]),
+            int(out["batch"]),
+            bool(out["subgoal"]),
+        )
+
+    def health_cache(self) -> dict[str, Any]:
+        """The model section of /healthz, fetched once."""
+        if self._model is None:
+            self._model = self.health()["model"]
+        return self._model

@@ -1,0 +1,180 @@
+"""The model side of the server: batched encode / predict / surprise / plan on checked arrays.
+
+Runs on the micro-batcher's single worker thread. Each `run` call gets the payloads of several
+requests of one kind and key, stacks them into one forward pass (plans: one batched CEM call),
+and returns one result per request, or an AmiError for a request whose output is not finite.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from amiwm.errors import AmiError
+from amiwm.models.world_model import WorldModel
+from amiwm.planning.agent import DEFAULT_BUDGET
+from amiwm.planning.cem import CEMPlanner
+from amiwm.planning.costs import final_distance
+
+if TYPE_CHECKING:
+    from amiwm.planning.graph import LatentGraph
+
+log = logging.getLogger("amiwm.serving")
+
+DEFAULT_HORIZON = 5  # as WorldModelAgent
+NOT_FINITE = "the model output is not finite for this input (values far outside its training data?)"
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    obs: np.ndarray  # (*obs_shape)
+    goal: np.ndarray  # (*obs_shape)
+    seed: int = 0
+    graph: bool = True
+
+
+class Engine:
+    """A loaded world model (and optional latent subgoal graph) answering batched calls."""
+
+    def __init__(self, model: WorldModel, graph: LatentGraph | None = None) -> None:
+        self.model = model.eval()
+        self.config = cfg = model.config
+        self.graph = graph
+        self.can_plan = cfg.action_conditioning and cfg.action_dim >= 1
+        a = max(cfg.action_dim, 1)
+        self.low = torch.tensor(cfg.action_low or [-1.0] * a, dtype=torch.float32)
+        self.high = torch.tensor(cfg.action_high or [1.0] * a, dtype=torch.float32)
+        self._planners: dict[tuple[int, int], CEMPlanner] = {}
+        self.history = cfg.history
+        self._self_test()
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, *, graph: bool = True) -> Engine:
+        """Load a checkpoint (safetensors + JSON). With `graph`, build the subgoal graph from
+        the checkpoint's own training store when that is a readable file."""
+        from amiwm.checkpoint import read_json, resolve
+
+        model = WorldModel.from_pretrained(checkpoint)
+        latent_graph = None
+        if graph and model.config.action_conditioning and model.config.action_dim >= 1:
+            dataset = read_json(resolve(Path(checkpoint)) / "config.json").get("dataset")
+            if isinstance(dataset, str) and dataset and Path(dataset).is_file():
+                from amiwm.planning.graph import LatentGraph
+
+                try:
+                    latent_graph = LatentGraph.from_store(model, Path(dataset))
+                except (AmiError, OSError) as exc:
+                    log.warning("no subgoal graph: %s", exc)
+        return cls(model, latent_graph)
+
+    def _self_test(self) -> None:
+        """Refuse a model that gives NaN/Inf on a blank observation."""
+        cfg = self.config
+        dtype = np.uint8 if cfg.modality == "frames" else np.float32
+        obs = np.zeros((1, *cfg.obs_shape), dtype)
+        with torch.inference_mode():
+            z = self.model.encode(torch.from_numpy(obs))
+            a = torch.zeros(1, 1, max(cfg.action_dim, 1))
+            z2 = self.model.rollout_latents(z[:, None], a)
+        if not (torch.isfinite(z).all() and torch.isfinite(z2).all()):
+            raise AmiError("the model outputs NaN or Inf on a blank observation; not serving it")
+
+    def info(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "modality": cfg.modality,
+            "obs_shape": list(cfg.obs_shape),
+            "obs_dtype": "uint8" if cfg.modality == "frames" else "float32",
+            "latent_dim": cfg.latent_dim,
+            "action_dim": max(cfg.action_dim, 1),
+            "action_conditioning": cfg.action_conditioning,
+            "history": self.history,
+            "action_low": self.low.tolist(),
+            "action_high": self.high.tolist(),
+            "channels": list(cfg.channels),
+            "action_names": list(cfg.action_names),
+            "can_plan": self.can_plan,
+        }
+
+    # ------------------------------------------------------------------ batched calls
+    def run(self, kind: str, key: Hashable, payloads: list[Any]) -> list[Any]:
+        """One batched call of `kind` for several requests; one result per payload."""
+        with torch.inference_mode():
+            if kind == "encode":
+                return self._split(self.model.encode(_cat(payloads)), payloads)
+            if kind == "predict":
+                return self._predict(payloads)
+            if kind == "surprise":
+                obs = _cat([p[0] for p in payloads])
+                acts = _cat([p[1] for p in payloads])
+                return self._split(self.model.surprise(obs, acts), [p[0] for p in payloads])
+            if kind == "plan":
+                return self._plan(key, payloads)
+        raise ValueError(f"unknown job kind {kind!r}")
+
+    def _split(self, out: torch.Tensor, inputs: list[np.ndarray]) -> list[Any]:
+        sizes = [len(x) for x in inputs]
+        return [
+            part.numpy() if torch.isfinite(part).all() else AmiError(NOT_FINITE)
+            for part in out.split(sizes)
+        ]
+
+    def _predict(self, payloads: list[tuple[np.ndarray, np.ndarray, bool]]) -> list[Any]:
+        ctx = _cat([p[0] for p in payloads])
+        acts = _cat([p[1] for p in payloads])
+        z = self.model.encode(ctx) if payloads[0][2] else ctx
+        return self._split(self.model.rollout_latents(z, acts), [p[0] for p in payloads])
+
+    def planner(self, samples: int, elites: int, iterations: int) -> CEMPlanner:
+        key = (samples, elites, iterations)
+        if key not in self._planners:
+            self._planners[key] = CEMPlanner(samples, elites, iterations)
+        return self._planners[key]
+
+    def _plan(self, key: Hashable, jobs: list[PlanJob]) -> list[Any]:
+        """Plan several requests with one batched CEM run; each keeps its own noise stream."""
+        samples, elites, iterations, horizon = key  # type: ignore[misc]
+        t0 = time.perf_counter()
+        p = len(jobs)
+        z = self.model.encode(torch.from_numpy(np.stack([j.obs for j in jobs])))
+        goals = self.model.encode(torch.from_numpy(np.stack([j.goal for j in jobs])))
+        targets, sub = [], []
+        for i, job in enumerate(jobs):
+            g = goals[i]
+            t = self.graph.subgoal(z[i], g, horizon) if job.graph and self.graph else g
+            targets.append(t)
+            sub.append(t is not g)
+        target = torch.stack(targets)
+
+        def objective(cand: torch.Tensor) -> torch.Tensor:  # (P, N, H, A) -> (P, N)
+            n = cand.shape[1]
+            ctx = z[:, None, None].expand(-1, n, -1, -1).reshape(p * n, 1, -1)
+            latents = self.model.rollout_latents(ctx, cand.reshape(p * n, *cand.shape[2:]))
+            return final_distance(latents, target.repeat_interleave(n, 0)).view(p, n)
+
+        gens = [torch.Generator().manual_seed(j.seed) for j in jobs]
+        results = self.planner(samples, elites, iterations).plan_batch(
+            objective, p, horizon, self.low, self.high, generators=gens
+        )
+        ms = 1000 * (time.perf_counter() - t0)
+        return [
+            {"actions": r.actions.numpy(), "cost": r.cost, "subgoal": s, "ms": ms, "batch": p}
+            if np.isfinite(r.cost) and torch.isfinite(r.actions).all()
+            else AmiError(NOT_FINITE)
+            for r, s in zip(results, sub, strict=True)
+        ]
+
+    @staticmethod
+    def default_budget() -> dict[str, int]:
+        return {**DEFAULT_BUDGET, "horizon": DEFAULT_HORIZON}
+
+
+def _cat(arrays: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(arrays[0] if len(arrays) == 1 else np.concatenate(arrays))

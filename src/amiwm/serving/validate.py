@@ -1,0 +1,134 @@
+"""Server limits, and request bodies -> checked engine payloads (shapes, dtypes, NaN/Inf, sizes)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from amiwm.config import ModelConfig
+from amiwm.errors import AmiError
+from amiwm.serving import schemas
+from amiwm.serving.arrays import decode, floats, frames, match
+from amiwm.serving.engine import Engine, PlanJob
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; everything beyond gets a 4xx before touching the model."""
+
+    max_body_bytes: int = 4 << 20  # request body (413 beyond)
+    max_batch: int = 64  # observations or sequences per request
+    max_steps: int = 64  # time steps per sequence (predict, surprise)
+    max_samples: int = 1024  # plan budget maxima
+    max_iterations: int = 32
+    max_horizon: int = 32
+    max_plan_work: int = 20_480  # samples x iterations x horizon (16x the default budget)
+    max_queue: int = 256  # queued requests before 503 "busy"
+    batch_rows: int = 256  # observations/sequences stacked into one forward pass
+    plan_batch: int = 32  # plans stacked into one batched planner call
+    batch_wait_ms: float = 2.0  # how long the worker waits for requests already arriving
+    timeout_s: float = 30.0  # a request waiting longer for the model gets 503
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not value > 0:
+                raise AmiError(f"server limit {name} must be > 0, got {value}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Validator:
+    """Turns schema-valid bodies into engine payloads, or raises AmiError (-> 400)."""
+
+    def __init__(self, engine: Engine, limits: Limits) -> None:
+        self.engine = engine
+        self.cfg: ModelConfig = engine.config
+        self.limits = limits
+        self.obs = tuple(self.cfg.obs_shape)
+        self.frame = self.obs if self.cfg.modality == "frames" else None
+        self.a = max(self.cfg.action_dim, 1)
+
+    def observations(self, value: Any, what: str, lead: tuple[str, ...]) -> np.ndarray:
+        arr = decode(value, what, self.frame)
+        arr = frames(arr, what) if self.frame is not None else floats(arr, what)
+        sizes = match(arr, what, (*lead, *self.obs))
+        self._sizes(what, sizes)
+        return np.ascontiguousarray(arr)
+
+    def floats(self, value: Any, what: str, pattern: tuple[int | str, ...]) -> np.ndarray:
+        arr = floats(decode(value, what), what)
+        self._sizes(what, match(arr, what, pattern))
+        return np.ascontiguousarray(arr)
+
+    def _sizes(self, what: str, sizes: dict[str, int]) -> None:
+        lim = self.limits
+        caps = {"B": lim.max_batch, "h": lim.max_steps, "h+1": lim.max_steps + 1}
+        caps["T"] = 2 * lim.max_steps
+        for name, size in sizes.items():
+            if name in caps and not 1 <= size <= caps[name]:
+                raise AmiError(f"{what}: {name}={size} is outside 1..{caps[name]} (server limit)")
+
+    # ------------------------------------------------------------------ endpoints
+    def encode(self, req: schemas.EncodeRequest) -> tuple[np.ndarray, int]:
+        obs = self.observations(req.observations, "observations", ("B",))
+        return obs, len(obs)
+
+    def predict(self, req: schemas.PredictRequest) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        if (req.latents is None) == (req.observations is None):
+            raise AmiError("give exactly one of latents or observations as the context")
+        if req.observations is not None:
+            ctx = self.observations(req.observations, "observations", ("B", "h"))
+        else:
+            ctx = self.floats(req.latents, "latents", ("B", "h", self.cfg.latent_dim))
+        acts = self.floats(req.actions, "actions", ("B", "T", self.a))
+        b, h = ctx.shape[:2]
+        n = acts.shape[1] - (h - 1)
+        if acts.shape[0] != b:
+            raise AmiError(f"actions hold {acts.shape[0]} sequences, the context holds {b}")
+        if not 1 <= n <= self.limits.max_steps:
+            raise AmiError(
+                f"actions: {acts.shape[1]} steps for a context of h={h} imagine n={n} steps; "
+                f"need h - 1 + n steps with n in 1..{self.limits.max_steps}"
+            )
+        is_obs = req.observations is not None
+        return (ctx, acts, is_obs), (is_obs, h, acts.shape[1])
+
+    def surprise(self, req: schemas.SurpriseRequest) -> tuple[tuple[Any, ...], int]:
+        obs = self.observations(req.observations, "observations", ("B", "h+1"))
+        if obs.shape[1] < 2:
+            raise AmiError("observations: surprise needs h + 1 >= 2 steps per sequence")
+        h = obs.shape[1] - 1
+        acts = self.floats(req.actions, "actions", (obs.shape[0], h, self.a))
+        return (obs, acts), h
+
+    def plan(self, req: schemas.PlanRequest) -> tuple[PlanJob, tuple[int, int, int, int]]:
+        if not self.engine.can_plan:
+            raise AmiError("this model was trained without actions; it cannot plan")
+        lim, b = (
+            self.limits,
+            {**Engine.default_budget(), **req.budget.model_dump(exclude_none=True)},
+        )
+        for name, top in (
+            ("samples", lim.max_samples),
+            ("iterations", lim.max_iterations),
+            ("horizon", lim.max_horizon),
+        ):
+            if b[name] > top:
+                raise AmiError(f"budget.{name}={b[name]} exceeds the server maximum {top}")
+        work = b["samples"] * b["iterations"] * b["horizon"]
+        if work > lim.max_plan_work:
+            raise AmiError(
+                f"budget samples x iterations x horizon = {work} exceeds the server maximum "
+                f"{lim.max_plan_work}; lower one of them"
+            )
+        if req.budget.elites is None:
+            b["elites"] = min(b["elites"], b["samples"])
+        if b["elites"] > b["samples"]:
+            raise AmiError(f"budget.elites={b['elites']} exceeds budget.samples={b['samples']}")
+        obs = self.observations(req.observation, "observation", ())
+        goal = self.observations(req.goal, "goal", ())
+        job = PlanJob(obs, goal, req.seed, req.graph)
+        return job, (b["samples"], b["elites"], b["iterations"], b["horizon"])

@@ -13,6 +13,10 @@ def _agent(args: argparse.Namespace):
     from amiwm.checkpoint import read_json, resolve
     from amiwm.planning.agent import WorldModelAgent
 
+    if args.planner == "hierarchical":
+        from amiwm.planning.hierarchical import agent_from_args
+
+        return agent_from_args(args)
     graph = None
     if not args.no_graph:
         graph = args.graph_data
@@ -132,7 +136,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     def planning_flags(q: Parser) -> None:
         q.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run dir")
-        q.add_argument("--planner", default="cem", help="cem | mppi | gd (eval: also random)")
+        q.add_argument(
+            "--planner", default="cem", help="cem | mppi | gd | hierarchical (eval: also random)"
+        )
+        q.add_argument("--high", default="macro", help="hierarchical high level: macro | graph")
         q.add_argument("--samples", type=int, help="candidate sequences per iteration")
         q.add_argument("--elites", type=int, help="elites refit per iteration (cem, mppi)")
         q.add_argument("--iterations", type=int, help="planner iterations per replanning step")

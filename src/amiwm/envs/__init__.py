@@ -12,14 +12,18 @@ from amiwm.errors import AmiError
 TWO_ROOMS_ID = "amiwm/TwoRooms-v0"
 PLANT_ID = "amiwm/Plant-v0"
 PLANT_FAULTS_ID = "amiwm/PlantFaults-v0"
+MAZE_ID = "amiwm/Maze-v0"
 ENV_ALIASES: dict[str, str] = {
     "two-rooms": TWO_ROOMS_ID,
     "plant": PLANT_ID,
     "plant-faults": PLANT_FAULTS_ID,
+    "maze": MAZE_ID,
 }
 
 if TWO_ROOMS_ID not in gymnasium.registry:
     gymnasium.register(id=TWO_ROOMS_ID, entry_point="amiwm.envs.two_rooms:TwoRoomsEnv")
+if MAZE_ID not in gymnasium.registry:
+    gymnasium.register(id=MAZE_ID, entry_point="amiwm.envs.maze:MazeEnv")
 if PLANT_ID not in gymnasium.registry:
     gymnasium.register(id=PLANT_ID, entry_point="amiwm.envs.plant:PlantEnv")
 if PLANT_FAULTS_ID not in gymnasium.registry:
@@ -52,6 +56,7 @@ def make_env(name: str, **kwargs: Any) -> gymnasium.Env:
 
 __all__ = [
     "ENV_ALIASES",
+    "MAZE_ID",
     "PLANT_FAULTS_ID",
     "PLANT_ID",
     "TWO_ROOMS_ID",

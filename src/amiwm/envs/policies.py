@@ -81,10 +81,18 @@ class DriftingWalkPolicy:
         self.heading = float(self.rng.uniform(0.0, 2 * math.pi))
         self.waypoints = []
         self.delay = -1
-        if self.rng.random() < self.door_fraction:
+        if self.rng.random() < self.door_fraction or self._many_doors:
             self.delay = int(self.rng.integers(0, 21))
 
+    @property
+    def _many_doors(self) -> bool:
+        """Mazes pick a door of the current room themselves; the walk crosses doors repeatedly."""
+        return hasattr(self.env, "door_waypoints")
+
     def _plan_door(self, pos: np.ndarray) -> None:
+        if self._many_doors:
+            self.waypoints = self.env.door_waypoints(pos, self.rng)
+            return
         c = np.asarray(self.env.door_center, dtype=float)
         side = 1.0 if self.env.room_of(pos) == 0 else -1.0  # +1: going left -> right
         off = self.env.wall_thickness / 2
@@ -102,6 +110,8 @@ class DriftingWalkPolicy:
         self.delay -= 1
         while self.waypoints and np.linalg.norm(self.waypoints[0] - pos) < 0.5:
             self.waypoints.pop(0)
+        if self._many_doors and not self.waypoints and self.delay < 0:
+            self.delay = int(self.rng.integers(5, 30))
         length = self._length()
         if self.waypoints:
             to = self.waypoints[0] - pos

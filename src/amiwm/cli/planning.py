@@ -139,7 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument(
             "--planner", default="cem", help="cem | mppi | gd | hierarchical (eval: also random)"
         )
-        q.add_argument("--high", default="macro", help="hierarchical high level: macro | graph")
+        q.add_argument("--high", default="graph", help="hierarchical high level: graph | macro")
         q.add_argument("--samples", type=int, help="candidate sequences per iteration")
         q.add_argument("--elites", type=int, help="elites refit per iteration (cem, mppi)")
         q.add_argument("--iterations", type=int, help="planner iterations per replanning step")

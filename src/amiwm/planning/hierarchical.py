@@ -253,7 +253,7 @@ class HierarchicalAgent:
     def from_checkpoint(
         cls,
         path: str | Path,
-        high: str = "macro",
+        high: str = "graph",
         *,
         planner: str = "cem",
         data: str | Path | None = None,
@@ -323,7 +323,7 @@ def agent_from_args(args: Any) -> HierarchicalAgent:
         data = dataset if dataset and Path(dataset).is_file() else None
     return HierarchicalAgent.from_checkpoint(
         args.checkpoint,
-        getattr(args, "high", "macro"),
+        getattr(args, "high", "graph"),
         data=data,
         samples=args.samples,
         elites=args.elites,

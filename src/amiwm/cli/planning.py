@@ -18,12 +18,14 @@ def _agent(args: argparse.Namespace):
 
         return agent_from_args(args)
     graph = None
+    if getattr(args, "graph_memory", None) is not None:
+        args.no_graph = True  # the graph comes from the memory store instead
     if not args.no_graph:
         graph = args.graph_data
         if graph is None:
             dataset = read_json(resolve(args.checkpoint) / "config.json").get("dataset")
             graph = dataset if dataset and Path(dataset).is_file() else None
-    return WorldModelAgent.from_checkpoint(
+    agent = WorldModelAgent.from_checkpoint(
         args.checkpoint,
         args.planner,
         samples=args.samples,
@@ -35,6 +37,33 @@ def _agent(args: argparse.Namespace):
         graph_data=graph,
         seed=args.seed,
     )
+    if getattr(args, "graph_memory", None) is not None:
+        from amiwm.memory import MemoryStore
+
+        with MemoryStore(args.graph_memory, readonly=True) as memory:
+            agent.graph, _ = memory.reachability_graph()
+    return agent
+
+
+def _remember(agent, args: argparse.Namespace):
+    """Open (or create) --memory for the agent to record into; None without --memory."""
+    if args.memory is None:
+        return None
+    from amiwm.memory import MemoryStore, checkpoint_fingerprint
+    from amiwm.planning.agent import WorldModelAgent
+
+    # a hierarchical agent acts through its low level
+    low = agent if isinstance(agent, WorldModelAgent) else agent.low
+    cfg = low.model.config
+    memory = MemoryStore.open_or_create(
+        args.memory,
+        cfg.latent_dim,
+        cfg.action_dim,
+        args.memory_capacity,
+        fingerprint=checkpoint_fingerprint(args.checkpoint),
+    )
+    low.remember(memory)
+    return memory
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -47,6 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise AmiError(f"--episodes must be >= 1, got {args.episodes}")
     env = make_env(args.env)
     agent = RandomAgent(env.action_space, args.seed) if args.planner == "random" else _agent(args)
+    memory = _remember(agent, args) if args.planner != "random" else None
     probe = None
     if args.video and args.planner != "random" and agent.data is not None:
         probe = agent.position_probe(agent.data)
@@ -61,6 +91,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
         progress=not (args.json or args.quiet),
     )
     report.update(planner=args.planner, env=args.env, seed=args.seed)
+    if memory is not None:
+        report["memory"] = {"path": str(args.memory), "records": len(memory)}
+        memory.close()
     if args.json:
         print(json.dumps(report))
         return
@@ -78,6 +111,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         )
     if args.video:
         print(f"video: {args.video}")
+    if memory is not None:
+        print(f"memory: {report['memory']['records']} transitions in {args.memory}")
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -159,6 +194,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--distance", type=float, help="goal distance in steps (default: other room)")
     e.add_argument("--no-graph", action="store_true", help="flat planning straight to the goal")
+    e.add_argument("--memory", type=Path, help="record every transition into this memory store")
+    e.add_argument("--memory-capacity", type=int, default=1_000_000, help="records kept")
+    e.add_argument("--graph-memory", type=Path, help="subgoal graph from a memory store")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--video", type=Path, help="write the first episode as a GIF")
     e.add_argument("--quiet", action="store_true")

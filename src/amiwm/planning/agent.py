@@ -33,6 +33,10 @@ class WorldModelAgent:
     of remembered latent states) far goals are reached through subgoals found on the graph.
     Costs: "final" (latent distance to the goal at the last step) or "summed" (over the horizon).
 
+    With `remember(memory)` every transition the agent lives through (latent, action, next
+    latent, episode, time) is appended to a persistent `MemoryStore`, episode numbers continuing
+    after the store's last, so experience accumulates across sessions.
+
     Sensor models whose observation is a window of rows also take one row (D,) at a time: the
     agent keeps the window itself (reset() clears it). A goal row (e.g. a plant's steady-state
     readings at a setpoint) means "stay there": it is repeated over the window.
@@ -76,6 +80,9 @@ class WorldModelAgent:
         self.data: Path | None = None  # episode store the graph was built from, if any
         self.seed = seed
         self.plan_ms: list[float] = []
+        self.memory = None
+        self._episode = 0
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -88,6 +95,22 @@ class WorldModelAgent:
         self._ctx: torch.Tensor | None = None
         self._rows: list[torch.Tensor] = []
         self.generator = torch.Generator().manual_seed(self.seed)
+        if self._last is not None or getattr(self, "_t", 0):
+            self._episode += 1  # the next episode in memory
+        self._last, self._t = None, 0
+
+    def remember(self, memory) -> None:
+        """Record every transition from now on into `memory` (an amiwm.memory.MemoryStore)."""
+        h = memory.header
+        if h.latent_dim != self.model.config.latent_dim or h.action_dim != len(self.low):
+            raise AmiError(
+                f"memory {memory.path} holds latents {h.latent_dim} / actions {h.action_dim}; "
+                f"this model has {self.model.config.latent_dim} / {len(self.low)}"
+            )
+        episodes = memory.episodes()
+        self.memory = memory
+        self._episode = int(episodes.max()) + 1 if len(episodes) else 0
+        self._last, self._t = None, 0
 
     def _row_window(self, x: torch.Tensor, remember: bool) -> torch.Tensor | None:
         """A window (context, D) for one sensor row, or None if `x` is not one row."""
@@ -185,12 +208,24 @@ class WorldModelAgent:
         """The next action (a float32 array, or a name for named actions)."""
         x = torch.as_tensor(observation)
         window = self._row_window(x, remember=True)
+        obs = x if window is None else window
         if not self._queue:
-            self.plan(x if window is None else window, goal)
+            self.plan(obs, goal)
         i = self._queue.pop(0)
+        if self.memory is not None:
+            self._record(obs, self._plan[i])
         if self.action_names is not None and self._indices is not None:
             return self.action_names[int(self._indices[i])]
         return self._plan[i].numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def _record(self, obs: torch.Tensor, action: torch.Tensor) -> None:
+        z = self.model.encode(obs[None])[0].float()
+        if self._last is not None:
+            z0, a0 = self._last
+            self.memory.append(z0.numpy(), a0.numpy(), z.numpy(), self._episode, self._t - 1)
+        self._last = (z, action.detach().float().clone())
+        self._t += 1
 
     def plan(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor) -> PlanResult:
         """Plan `horizon` actions from the observation toward the goal; queue the first ones."""

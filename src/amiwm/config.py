@@ -200,5 +200,5 @@ def load_config_file(path: Path) -> RunConfig:
     except yaml.YAMLError as exc:
         raise AmiError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
-        raise AmiError(f"{path} must hold a mapping with sections dataset/model/train")
+        raise AmiError(f"{path} must hold a mapping with sections dataset/model/train/data")
     return RunConfig.from_dict(data)

@@ -183,3 +183,19 @@ def test_calibrate_hits_the_false_alarm_rate():
         alarm_threshold(s, 1.5)
     with pytest.raises(AmiError):
         alarm_threshold(np.full(10, np.nan), 0.01)
+
+
+def test_a_stuck_sensor_raises_the_alarm_and_is_named(fleet, tmp_path):
+    src = (fleet["dir"] / "test.txt").read_text().splitlines()
+    rows = [r.split() for r in src if r.split()[0] == "6"]
+    for r in rows[40:]:  # s3 freezes at its last healthy reading
+        r[7] = rows[39][7]
+    (tmp_path / "stuck.txt").write_text("\n".join(" ".join(r) for r in rows) + "\n")
+    out = tmp_path / "out.csv"
+    args = ["monitor", "--checkpoint", str(fleet["run"]), "--data"]
+    assert main([*args, f"cmapss:{tmp_path / 'stuck.txt'}", "--out", str(out), "--quiet"]) == 0
+    lines = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    alarm = np.array([int(f[5]) for f in lines])
+    assert alarm[:40].mean() <= 0.1
+    assert alarm[52:].mean() >= 0.8  # once the window (10 rows) holds only stuck readings
+    assert {f[6] for f in lines[52:] if f[5] == "1"} == {"s3"}

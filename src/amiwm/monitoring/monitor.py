@@ -51,12 +51,20 @@ class Readout:
     """Linear map from a row's latent to the row's own (normalised) readings, fitted on healthy
     data. Its residual is what the world-model state does not explain: a biased or drifting
     sensor that the latent, which keeps only the predictable state, averages away.
-    `surprise_ref` / `residual_ref` are their healthy means, so the score adds like to like."""
+    `surprise_ref` / `residual_ref` are their healthy means, so the score adds like to like.
+
+    With sensor windows it also carries a flat-line check: `spread` is each channel's median
+    standard deviation over a healthy window; a channel whose window spread falls far below it
+    (a stuck sensor only loses its noise, which neither latent nor read-out sees) scores
+    log(spread / window std), at most log(1000) (exactly stuck); `flat_ref` is its healthy
+    mean."""
 
     weights: np.ndarray  # (latent_dim + 1, channels)
     scale: np.ndarray  # (channels,) healthy residual std
     surprise_ref: float = 1.0
     residual_ref: float = 1.0
+    spread: np.ndarray | None = None  # (channels,) healthy median window std
+    flat_ref: float = 1.0
 
 
 @dataclass
@@ -111,9 +119,11 @@ class Monitor:
             members.setdefault(g, []).append(i)
         parts = [(g, np.asarray(idx), self._tail(g, x[idx[0]])) for g, idx in members.items()]
         obs = [self._windows(t, x[idx]) for _, idx, t in parts]
-        z_all = self.model.encode(np.concatenate(obs)).float().numpy()
+        windows = np.concatenate(obs)
+        z_all = self.model.encode(windows).float().numpy()
         surprise = np.full(n, np.nan, np.float32)
         residual = np.full(n, np.nan, np.float32)
+        flat = np.zeros(n, np.float32)
         suspect = np.full(n, -1, np.int64)
         score = np.full(n, np.nan, np.float32)
         if self.readout is not None:
@@ -121,6 +131,18 @@ class Monitor:
             r = self._residuals(x[order], z_all)
             residual[order] = (r**2).mean(1)
             suspect[order] = np.abs(r).argmax(1)
+            if self.readout.spread is not None and self.context > 1:
+                full = np.concatenate(  # windows made only of the group's own rows
+                    [t.seen + np.arange(len(idx)) >= self.context - 1 for _, idx, t in parts]
+                )
+                f = flatness(windows, self.readout.spread)
+                flat[order] = np.where(full, f.max(1), 0.0)
+                suspect[order] = np.where(
+                    flat[order] / self.readout.flat_ref
+                    > residual[order] / self.readout.residual_ref,
+                    f.argmax(1),
+                    suspect[order],
+                )
         ctx_z, ctx_a, targets, where, offset = [], [], [], [], 0
         for _, idx, tail in parts:
             z = z_all[offset : offset + len(idx)]
@@ -149,6 +171,7 @@ class Monitor:
         raw = surprise
         if self.readout is not None:
             raw = surprise / self.readout.surprise_ref + residual / self.readout.residual_ref
+            raw = raw + flat / self.readout.flat_ref
         for _, idx, tail in parts:
             score[idx] = self._smooth(tail, raw[idx])
         alarm = np.nan_to_num(score, nan=-np.inf) > self.threshold
@@ -195,7 +218,14 @@ class Monitor:
         scale = r.std(0) + 1e-6
         res = ((r / scale) ** 2).mean(1)
         ref = float(np.nanmean(np.concatenate(ss)))
-        return Readout(w.astype(np.float32), scale.astype(np.float32), ref, float(res.mean()))
+        readout = Readout(w.astype(np.float32), scale.astype(np.float32), ref, float(res.mean()))
+        if self.context > 1:  # healthy window spreads, from windows of a run's own rows only
+            wins = [context_windows(np.asarray(x, np.float32), self.context)[self.context - 1 :]
+                    for x, _ in runs]  # fmt: skip
+            wins = np.concatenate([w for w in wins if len(w)])
+            readout.spread = np.median(wins.std(1), 0).astype(np.float32) + 1e-12
+            readout.flat_ref = max(float(flatness(wins, readout.spread).max(1).mean()), 1e-3)
+        return readout
 
     def _tail(self, group: Hashable, first_row: np.ndarray) -> _Tail:
         tail = self.tails.get(group)
@@ -227,6 +257,12 @@ class Monitor:
         out[ok[0] :] = y
         tail.score = float(y[-1])
         return out
+
+
+def flatness(windows: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """(N, context, D) windows -> (N, D): log(healthy spread / window std), 0 when not lower."""
+    std = windows.std(1)
+    return np.maximum(np.log(spread / np.maximum(std, spread / 1000)), 0.0).astype(np.float32)
 
 
 def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:

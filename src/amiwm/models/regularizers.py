@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from amiwm.training.distributed import global_count, global_sum, is_distributed
+
 
 class SIGReg(nn.Module):
     """Sketched Isotropic Gaussian Regularizer (LeJEPA / LeWorldModel).
@@ -16,6 +18,9 @@ class SIGReg(nn.Module):
     N * integral of |ecf(t) - exp(-t^2/2)|^2 exp(-t^2/2) dt over t in [-t_max, t_max]
     (trapezoid rule on `knots` points of [0, t_max]; the integrand is even). The mean over
     directions is the loss: near 0 for isotropic Gaussian latents, large for collapsed ones.
+
+    Under torch.distributed (world size > 1) the empirical characteristic function and N are taken
+    over the global batch, so every rank must pass a generator in the same state (same directions).
     """
 
     def __init__(self, projections: int = 256, knots: int = 17, t_max: float = 3.0) -> None:
@@ -35,12 +40,20 @@ class SIGReg(nn.Module):
         dirs = torch.randn(z.shape[-1], self.projections, generator=generator, device=z.device)
         dirs = dirs / dirs.norm(dim=0, keepdim=True)
         xt = (z @ dirs).unsqueeze(-1) * self.t  # (N, P, K)
+        if is_distributed():
+            n = global_count(z.shape[0], z.device)
+            ecf = global_sum(torch.stack([xt.cos().sum(0), xt.sin().sum(0)])) / n
+            err = (ecf[0] - self.target).square() + ecf[1].square()
+            return (err @ self.weights).mean() * n
         err = (xt.cos().mean(0) - self.target).square() + xt.sin().mean(0).square()
         return (err @ self.weights).mean() * z.shape[0]
 
 
 class VICReg(nn.Module):
-    """Variance (hinge on each dimension's std) + covariance (off-diagonal) terms of VICReg."""
+    """Variance (hinge on each dimension's std) + covariance (off-diagonal) terms of VICReg.
+
+    Under torch.distributed (world size > 1) mean, variance and covariance are global-batch ones.
+    """
 
     def __init__(self, std_target: float = 1.0, cov_weight: float = 0.04) -> None:
         super().__init__()
@@ -50,10 +63,17 @@ class VICReg(nn.Module):
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         z = z.reshape(-1, z.shape[-1]).float()
         n, d = z.shape
-        z = z - z.mean(0)
-        std = torch.sqrt(z.var(0) + 1e-4)
+        if is_distributed():
+            n = global_count(n, z.device)
+            z = z - global_sum(z.sum(0)) / n
+            cov = global_sum(z.T @ z) / (n - 1)
+            var = torch.diagonal(cov)
+        else:
+            z = z - z.mean(0)
+            var = z.var(0)
+            cov = (z.T @ z) / (n - 1)
+        std = torch.sqrt(var + 1e-4)
         var_loss = torch.relu(self.std_target - std).mean()
-        cov = (z.T @ z) / (n - 1)
         off = cov - torch.diag(torch.diagonal(cov))
         return var_loss + self.cov_weight * off.square().sum() / d
 

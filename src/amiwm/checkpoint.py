@@ -36,7 +36,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or directory to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -73,10 +74,10 @@ def save_checkpoint(
         (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
     files = sorted(p.name for p in tmp.iterdir())
     for name in files:
-        _fsync(tmp / name)
+        fsync(tmp / name)
     manifest = {"format": FORMAT, "version": VERSION, "files": {n: _sha256(tmp / n) for n in files}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    _fsync(tmp / MANIFEST)
+    fsync(tmp / MANIFEST)
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     if path.exists():
         os.replace(path, old)

@@ -168,11 +168,9 @@ def read_repairs(path: Path) -> list[dict[str, Any]]:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from amiwm.checkpoint import fsync
+
+    fsync(path)
 
 
 def checkpoint_fingerprint(path: Path | str) -> str:

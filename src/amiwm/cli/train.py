@@ -63,7 +63,7 @@ def _names(value: str) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="train a JEPA world model on an episode store or a sensor table")
+    t = sub.add_parser("train", help="train a JEPA world model (episode store or sensor table)")
     t.add_argument(
         "--dataset",
         help="HDF5 episode store (from `ami-cli collect`), cmapss:FILE, csv:FILE or parquet:FILE",

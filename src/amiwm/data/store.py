@@ -530,7 +530,8 @@ def _fmt_vec(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in values) + "]"
 
 
-def _fmt_size(n: float) -> str:
+def format_size(n: float) -> str:
+    """Bytes as B / KiB / MiB / GiB."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -570,7 +571,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         rows.append(("actions", "none"))
     rows.append(("states", f"dim {s['state_dim']}" if s["state_dim"] else "none"))
     rows.append(
-        ("storage", f"{_fmt_size(s['file_size_bytes'])}, {s['compression']}, chunks {chunks}")
+        ("storage", f"{format_size(s['file_size_bytes'])}, {s['compression']}, chunks {chunks}")
     )
     for key in sorted(attrs):
         value = attrs[key]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from amiwm.data.store import format_size
+
 
 def _when(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -16,14 +18,6 @@ def _duration(seconds: float) -> str:
     h, s = divmod(s, 3600)
     m, s = divmod(s, 60)
     return f"{d}d {h}h {m}m" if d else f"{h}h {m}m {s}s" if h else f"{m}m {s}s"
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def format_stats(s: dict[str, Any]) -> str:
@@ -39,7 +33,8 @@ def format_stats(s: dict[str, Any]) -> str:
         ("episodes", f"{s['episodes']:,}"),
         (
             "segments",
-            f"{s['segments']} ({_bytes(s['bytes_on_disk'])} on disk, {s['record_bytes']} B/record)",
+            f"{s['segments']} ({format_size(s['bytes_on_disk'])} on disk, "
+            f"{s['record_bytes']} B/record)",
         ),
         ("dims", f"latent {s['latent_dim']}, action {s['action_dim']}"),
     ]

@@ -10,8 +10,8 @@ from amiwm.errors import AmiError
 
 
 def _agent(args: argparse.Namespace):
-    from amiwm.checkpoint import read_json, resolve
     from amiwm.planning.agent import WorldModelAgent
+    from amiwm.training.trainer import training_store
 
     if args.planner == "hierarchical":
         from amiwm.planning.hierarchical import agent_from_args
@@ -23,8 +23,8 @@ def _agent(args: argparse.Namespace):
     if not args.no_graph:
         graph = args.graph_data
         if graph is None:
-            dataset = read_json(resolve(args.checkpoint) / "config.json").get("dataset")
-            graph = dataset if dataset and Path(dataset).is_file() else None
+            dataset, _ = training_store(args.checkpoint)
+            graph = dataset if dataset.is_file() else None
     agent = WorldModelAgent.from_checkpoint(
         args.checkpoint,
         args.planner,

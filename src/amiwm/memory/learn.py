@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 
 from amiwm.checkpoint import load_checkpoint, read_json, resolve, save_checkpoint
-from amiwm.config import RunConfig
 from amiwm.errors import AmiError
 from amiwm.memory.cache import Records
 from amiwm.memory.layout import checkpoint_fingerprint
@@ -154,17 +153,6 @@ def memory_windows(recs: Records, length: int) -> tuple[np.ndarray, np.ndarray, 
     return z.astype(np.float32), recs.action[rows].astype(np.float32), recs.episode[rows[:, 0]]
 
 
-def training_data(checkpoint: Path) -> tuple[Path, RunConfig]:
-    """The episode store a checkpoint was trained on and its run config."""
-    from amiwm.training.trainer import SENSOR_SPECS
-
-    saved = read_json(resolve(checkpoint) / "config.json")
-    run = RunConfig.from_dict({k: saved[k] for k in ("dataset", "train", "data") if k in saved})
-    spec = run.dataset
-    path = resolve(checkpoint).parent / "data.h5" if spec.startswith(SENSOR_SPECS) else Path(spec)
-    return path, run
-
-
 @torch.no_grad()
 def encode_windows(
     model: WorldModel, path: Path, length: int, count: int, episodes: list[int], seed: int
@@ -254,7 +242,9 @@ def learn(
         if not len(ids):
             raise AmiError(f"memory store {memory} holds no records; nothing to learn from")
         recs = store.records(ids)
-    data_path, run = training_data(checkpoint)
+    from amiwm.training.trainer import training_store
+
+    data_path, run = training_store(checkpoint)
     length = run.train.window
     z_mem, a_mem, ep_mem = memory_windows(recs, length)
     if not len(z_mem):

@@ -360,17 +360,12 @@ def table_runs(table: Any) -> list[Run]:
 def training_runs(checkpoint: Path, most: int = 40) -> tuple[list[Run], list[Run]]:
     """Healthy runs from the data a checkpoint was trained on: up to `most` training episodes
     (to fit the readout) and the held-out validation episodes (to set the threshold)."""
-    from amiwm.checkpoint import read_json, resolve
-    from amiwm.config import RunConfig
     from amiwm.data.store import EpisodeStore
     from amiwm.data.windows import split_episodes
-    from amiwm.training.trainer import SENSOR_SPECS
+    from amiwm.training.trainer import training_store
 
-    ckpt = resolve(checkpoint)
-    saved = read_json(ckpt / "config.json")
-    dataset = str(saved.get("dataset", ""))
-    train = RunConfig.from_dict({"train": saved.get("train", {})}).train
-    path = ckpt.parent / "data.h5" if dataset.startswith(SENSOR_SPECS) else Path(dataset)
+    path, run = training_store(checkpoint)
+    train = run.train
     if not path.is_file():
         raise AmiError(
             f"the training data of {checkpoint} ({path}) is not here to calibrate on; "

@@ -315,12 +315,12 @@ class HierarchicalAgent:
 def agent_from_args(args: Any) -> HierarchicalAgent:
     """The hierarchical agent of `ami-cli eval/plan --planner hierarchical` (CEM at both levels;
     the episode store is --graph-data or the checkpoint's training data)."""
-    from amiwm.checkpoint import read_json, resolve
+    from amiwm.training.trainer import training_store
 
     data = args.graph_data
     if data is None:
-        dataset = read_json(resolve(args.checkpoint) / "config.json").get("dataset")
-        data = dataset if dataset and Path(dataset).is_file() else None
+        dataset, _ = training_store(args.checkpoint)
+        data = dataset if dataset.is_file() else None
     return HierarchicalAgent.from_checkpoint(
         args.checkpoint,
         getattr(args, "high", "graph"),

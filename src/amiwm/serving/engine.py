@@ -59,17 +59,17 @@ class Engine:
     def load(cls, checkpoint: str | Path, *, graph: bool = True) -> Engine:
         """Load a checkpoint (safetensors + JSON). With `graph`, build the subgoal graph from
         the checkpoint's own training store when that is a readable file."""
-        from amiwm.checkpoint import read_json, resolve
+        from amiwm.training.trainer import training_store
 
         model = WorldModel.from_pretrained(checkpoint)
         latent_graph = None
         if graph and model.config.action_conditioning and model.config.action_dim >= 1:
-            dataset = read_json(resolve(Path(checkpoint)) / "config.json").get("dataset")
-            if isinstance(dataset, str) and dataset and Path(dataset).is_file():
+            dataset, _ = training_store(checkpoint)
+            if dataset.is_file():
                 from amiwm.planning.graph import LatentGraph
 
                 try:
-                    latent_graph = LatentGraph.from_store(model, Path(dataset))
+                    latent_graph = LatentGraph.from_store(model, dataset)
                 except (AmiError, OSError) as exc:
                     log.warning("no subgoal graph: %s", exc)
         return cls(model, latent_graph)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from amiwm.checkpoint import MANIFEST, load_tensors, read_json, save_checkpoint, verify
+from amiwm.checkpoint import MANIFEST, load_tensors, read_json, resolve, save_checkpoint, verify
 from amiwm.config import RunConfig
 from amiwm.data.store import EpisodeStore
 from amiwm.data.windows import WindowDataset, split_episodes
@@ -43,6 +43,16 @@ def resolve_spec(spec: str) -> str:
     """A dataset spec with its path made absolute (checkpoints name their data unambiguously)."""
     kind, sep, path = spec.partition(":") if spec.startswith(SENSOR_SPECS) else ("", "", spec)
     return f"{kind}{sep}{Path(path).resolve()}"
+
+
+def training_store(checkpoint: str | Path) -> tuple[Path, RunConfig]:
+    """The episode store a checkpoint was trained on (an imported sensor table lives in the run
+    directory as data.h5) and its run config. The store may no longer exist: callers check."""
+    ckpt = resolve(Path(checkpoint))
+    saved = read_json(ckpt / "config.json")
+    run = RunConfig.from_dict({k: saved[k] for k in ("dataset", "train", "data") if k in saved})
+    spec = run.dataset
+    return (ckpt.parent / "data.h5" if spec.startswith(SENSOR_SPECS) else Path(spec)), run
 
 
 def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:

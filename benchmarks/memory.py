@@ -1,4 +1,4 @@
-"""Measure a memory store: `python -m amiwm.memory.bench --records 1000000 --dim 64`."""
+"""Measure a memory store: `python benchmarks/memory.py --records 1000000 --dim 64`."""
 
 from __future__ import annotations
 

@@ -50,6 +50,6 @@ def store(tmp_path) -> Path:
     return make_store(tmp_path / "tiny.h5")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def store_factory():
     return make_store

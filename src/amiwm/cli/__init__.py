@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -51,18 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        func: Callable[[argparse.Namespace], None] | None = getattr(args, "func", None)
+        func: Callable[[argparse.Namespace], int | None] | None = getattr(args, "func", None)
         if func is None:
             parser.print_help()
             return 2
-        func(args)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        status = func(args)
     except AmiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per process
+            print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted (a training run continues with --resume)", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

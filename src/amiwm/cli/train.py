@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from amiwm.cli import boolean
 from amiwm.errors import AmiError
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def cmd_train(args: argparse.Namespace) -> int | None:
     from amiwm.checkpoint import read_json
     from amiwm.config import RunConfig, load_config_file
+    from amiwm.training import distributed
     from amiwm.training.trainer import train
 
     out = args.out
@@ -20,6 +22,17 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.resume:
             raise AmiError("--resume needs --out DIR, the run to continue")
         out = Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    if args.nproc is not None:
+        if args.nproc < 1:
+            raise AmiError(f"--nproc must be >= 1, got {args.nproc}")
+        if "WORLD_SIZE" not in os.environ and args.nproc > 1:
+            # one run directory for every process, decided here
+            argv = _without_nproc(args.argv[1:]) + ([] if args.out else ["--out", str(out)])
+            return distributed.launch(args.nproc, "amiwm.train", argv)
+        if int(os.environ.get("WORLD_SIZE", "1")) != args.nproc:
+            raise AmiError(
+                f"--nproc {args.nproc} but torchrun started {os.environ['WORLD_SIZE']} processes"
+            )
     if args.config is not None:
         cfg = load_config_file(args.config)
     elif args.resume and (out / "config.json").exists():
@@ -49,13 +62,37 @@ def cmd_train(args: argparse.Namespace) -> None:
     for section, name, value in overrides:
         if value is not None:
             setattr(section, name, value)
-    r = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise AmiError(f"--max-minutes must be positive, got {args.max_minutes}")
+    r = train(
+        cfg,
+        out,
+        resume=args.resume,
+        progress=not args.quiet,
+        device=args.device,
+        max_seconds=None if args.max_minutes is None else args.max_minutes * 60,
+    )
+    if distributed.launched_rank() != 0:
+        return None
     for note in r.notes:
         print(f"data: {note}")
     print(
         f"trained {r.step} steps in {r.seconds:.0f}s ({r.frames_per_s:.0f} frames/s); "
         f"loss {r.loss:.4f}, val pred {r.val_pred_loss:.4f}; checkpoint: {r.out / 'checkpoint'}"
     )
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The flags for each process: --nproc is the launcher's (and clashes with torchrun's)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 def _names(value: str) -> list[str]:
@@ -95,4 +132,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--action-cols", type=_names, help="csv/parquet: comma-separated actions")
     t.add_argument("--sensor-cols", type=_names, help="csv/parquet: comma-separated sensors")
     t.add_argument("--missing", help="missing cells: error (default) | ffill | drop")
+    t.add_argument(
+        "--nproc",
+        type=int,
+        help="train on N processes of this machine (torchrun + DistributedDataParallel); "
+        "--batch-size stays the global batch",
+    )
+    t.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop with a checkpoint after this long (a job's time limit); --resume continues",
+    )
+    t.add_argument(
+        "--device", default="auto", help="auto (a GPU when there is one) | cpu | cuda | cuda:N"
+    )
     t.set_defaults(func=cmd_train)

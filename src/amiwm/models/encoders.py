@@ -6,16 +6,18 @@ import torch
 from torch import nn
 
 from amiwm.config import ModelConfig
+from amiwm.training.distributed import BatchNorm1d
 
 
 def projector(in_dim: int, latent_dim: int, hidden: int = 512) -> nn.Sequential:
     """MLP head with BatchNorm, as in LeWorldModel; the regularizer acts on its output.
 
     The BatchNorm matters: SIGReg's gradient vanishes at total collapse (cos(t * 0) = 1), and
-    with LayerNorm instead we measured collapse within 150 steps.
+    with LayerNorm instead we measured collapse within 150 steps. Its statistics span the global
+    batch when training on several processes.
     """
     return nn.Sequential(
-        nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, latent_dim)
+        nn.Linear(in_dim, hidden), BatchNorm1d(hidden), nn.GELU(), nn.Linear(hidden, latent_dim)
     )
 
 

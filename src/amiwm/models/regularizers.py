@@ -37,7 +37,7 @@ class SIGReg(nn.Module):
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         z = z.reshape(-1, z.shape[-1]).float()
-        dirs = torch.randn(z.shape[-1], self.projections, generator=generator, device=z.device)
+        dirs = torch.randn(z.shape[-1], self.projections, generator=generator).to(z.device)
         dirs = dirs / dirs.norm(dim=0, keepdim=True)
         xt = (z @ dirs).unsqueeze(-1) * self.t  # (N, P, K)
         if is_distributed():

@@ -9,6 +9,7 @@ from torch import nn
 from amiwm.config import TrainConfig
 from amiwm.models.regularizers import SIGReg, VICReg
 from amiwm.models.world_model import WorldModel
+from amiwm.training.distributed import global_count, global_sum
 
 
 def build_regularizer(cfg: TrainConfig) -> nn.Module | None:
@@ -37,10 +38,10 @@ def latent_prediction_loss(
     b, w = obs.shape[:2]
     actions = batch.get("actions")
     if actions is None:
-        actions = torch.zeros(b, w - 1, max(model.config.action_dim, 1))
+        actions = torch.zeros(b, w - 1, max(model.config.action_dim, 1), device=obs.device)
     a = model._actions(actions)
     bf16 = cfg.precision == "bf16"
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
         z = model.encode(obs)
         if target_encoder is not None:
             with torch.no_grad():
@@ -59,5 +60,36 @@ def latent_prediction_loss(
     terms["loss"] = (
         terms["pred"] + cfg.rollout_weight * terms["rollout"] + cfg.reg_scale * terms["reg"]
     )
-    terms["latent_std"] = z.detach().reshape(-1, z.shape[-1]).std(0).mean()
+    flat = z.detach().reshape(-1, z.shape[-1])
+    # like BatchNorm: global statistics in training mode, where every rank runs the same step
+    terms["latent_std"] = (global_std(flat) if model.training else flat.std(0)).mean()
     return terms
+
+
+def global_std(x: torch.Tensor) -> torch.Tensor:
+    """Per-column standard deviation of rows (N, D) over every rank's rows."""
+    n = global_count(x.shape[0], x.device)
+    mean = global_sum(x.sum(0)) / n
+    return (global_sum((x - mean).square().sum(0)) / max(n - 1, 1)).sqrt()
+
+
+class Objective(nn.Module):
+    """The loss as a module (what DistributedDataParallel wraps): batch, generator -> terms."""
+
+    def __init__(
+        self,
+        model: WorldModel,
+        cfg: TrainConfig,
+        regularizer: nn.Module | None,
+        target_encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+        self.regularizer, self.target_encoder = regularizer, target_encoder
+
+    def forward(
+        self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        return latent_prediction_loss(
+            self.model, batch, self.cfg, self.regularizer, self.target_encoder, generator
+        )

@@ -22,7 +22,8 @@ from amiwm.data.windows import WindowDataset, split_episodes
 from amiwm.errors import AmiError
 from amiwm.models.regularizers import effective_rank
 from amiwm.models.world_model import WorldModel
-from amiwm.training.objective import build_regularizer, latent_prediction_loss
+from amiwm.training import distributed
+from amiwm.training.objective import Objective, build_regularizer, latent_prediction_loss
 
 
 @dataclass
@@ -246,10 +247,23 @@ def train(
     resume: bool = False,
     progress: bool = True,
     max_seconds: float | None = None,
+    device: str = "cpu",
 ) -> TrainResult:
-    """Train a world model on `cfg.dataset`, writing checkpoints and logs into `out`."""
+    """Train a world model on `cfg.dataset`, writing checkpoints and logs into `out`.
+
+    Under torchrun (WORLD_SIZE > 1) this process joins the group and trains its shard of every
+    batch with DistributedDataParallel: `cfg.train.batch_size` is the global batch, so N
+    processes run the same training as one (to float rounding); rank 0 writes everything.
+    """
+    with distributed.session(device) as dev:
+        return _train(
+            cfg, Path(out), resume, progress and distributed.rank() == 0, max_seconds, dev
+        )
+
+
+def _prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
+    """Rank 0: import/check the data, fill the model config, check --out; what all ranks need."""
     cfg.validate()
-    out = Path(out)
     store = open_store(cfg, out)
     cfg.dataset = resolve_spec(cfg.dataset)
     store.check_finite()
@@ -257,13 +271,68 @@ def train(
     cfg.validate()
     start = prepare_out(cfg, out, resume)
     store = adopt_store(store, out)
+    if start > 0:
+        verify(out / "checkpoint")
+    cfg.save(out / "config.json")
+    _trim_log(out / "metrics.jsonl", start)
+    notes = [str(n) for n in store.attrs.get("notes", [])]
+    store.close()
+    return {
+        "config": cfg.to_dict(),
+        "out": str(out),
+        "store": str(store.path),
+        "start": start,
+        "notes": notes,
+    }
+
+
+def _share_preparation(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
+    """Rank 0 prepares; every rank gets the result, or the same error (none waits forever)."""
+    prep: dict[str, Any] | None = None
+    failure: BaseException | None = None
+    if distributed.rank() == 0:
+        try:
+            prep = _prepare(cfg, out, resume)
+        except Exception as exc:  # every rank must hear about it, then rank 0 re-raises
+            failure = exc
+            prep = {"error": str(exc) if isinstance(exc, AmiError) else f"rank 0 failed: {exc!r}"}
+    prep = distributed.broadcast_json(prep)
+    if failure is not None:
+        raise failure
+    if "error" in prep:
+        raise AmiError(prep["error"])
+    return prep
+
+
+def _train(
+    cfg: RunConfig,
+    out: Path,
+    resume: bool,
+    progress: bool,
+    max_seconds: float | None,
+    dev: torch.device,
+) -> TrainResult:
+    from torch.nn.parallel import DistributedDataParallel
+
+    prep = _share_preparation(cfg, out, resume)
+    cfg = RunConfig.from_dict(prep["config"])
+    out, start = Path(prep["out"]), int(prep["start"])
+    world, rank = distributed.world_size(), distributed.rank()
+    lead = rank == 0
     tc = cfg.train
-    train_eps, val_eps = split_episodes(store.num_episodes, tc.val_fraction, tc.seed)
+    if tc.batch_size % world:
+        raise AmiError(f"--batch-size {tc.batch_size} must be a multiple of the {world} processes")
+    shard = slice(rank * tc.batch_size // world, (rank + 1) * tc.batch_size // world)
+    with EpisodeStore(prep["store"]) as store:
+        num_episodes = store.num_episodes
+    train_eps, val_eps = split_episodes(num_episodes, tc.val_fraction, tc.seed)
     context = cfg.model.rows_per_obs
-    data = WindowDataset(store.path, tc.window, episodes=train_eps, context=context)
-    val = WindowDataset(store.path, tc.window, episodes=val_eps, context=context)
+    data = WindowDataset(prep["store"], tc.window, episodes=train_eps, context=context)
+    val = WindowDataset(prep["store"], tc.window, episodes=val_eps, context=context)
     if len(data) == 0:
-        raise AmiError(f"{store.path}: no episode is long enough for windows of {tc.window} steps")
+        raise AmiError(
+            f"{prep['store']}: no episode is long enough for windows of {tc.window} steps"
+        )
     total = tc.steps
     if tc.epochs is not None:
         total = max(1, math.ceil(tc.epochs * len(data) / tc.batch_size))
@@ -271,38 +340,44 @@ def train(
     torch.manual_seed(tc.seed)
     model = WorldModel(cfg.model)
     target = copy.deepcopy(model.encoder).requires_grad_(False) if tc.regularizer == "ema" else None
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    regularizer = build_regularizer(tc)
     if start > 0:
         ckpt = out / "checkpoint"
-        verify(ckpt)
         model.load_state_dict(load_tensors(ckpt / "model.safetensors"))
-        _load_optimizer(
-            opt,
-            load_tensors(ckpt / "optimizer.safetensors"),
-            read_json(ckpt / "state.json")["param_groups"],
-        )
         if target is not None:
             target.load_state_dict(load_tensors(ckpt / "ema.safetensors"))
-    cfg.save(out / "config.json")
-    _trim_log(out / "metrics.jsonl", start)
+    objective = Objective(model, tc, build_regularizer(tc), target).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    if start > 0:
+        _load_optimizer(
+            opt,
+            load_tensors(out / "checkpoint" / "optimizer.safetensors"),
+            read_json(out / "checkpoint" / "state.json")["param_groups"],
+        )
+    # every rank computes identical buffers (global BatchNorm statistics): no per-step sync
+    step_loss = (
+        DistributedDataParallel(objective, forward_sync_buffers=False) if world > 1 else objective
+    )
 
-    from torch.utils.tensorboard import SummaryWriter
+    tb = None
+    if lead:
+        from torch.utils.tensorboard import SummaryWriter
 
-    tb = SummaryWriter(str(out / "tb"), purge_step=start if start else None)
+        tb = SummaryWriter(str(out / "tb"), purge_step=start if start else None)
     val_idx = torch.randperm(len(val), generator=step_generator(tc.seed, -1))[:256].tolist()
-    val_batch = val.get_batch(val_idx) if val_idx else None
+    val_batch = _to(val.get_batch(val_idx), dev) if val_idx and lead else None
 
     def checkpoint(step: int) -> None:
-        recalibrate_batchnorm(model, data, tc, step)
+        recalibrate_batchnorm(model, data, tc, step, shard)
+        if not lead:
+            return
         opt_tensors, groups = _optimizer_tensors(opt)
-        tensors = {"optimizer": opt_tensors}
+        tensors = {"optimizer": _cpu(opt_tensors)}
         if target is not None:
-            tensors["ema"] = target.state_dict()
+            tensors["ema"] = _cpu(target.state_dict())
         save_checkpoint(
             out / "checkpoint",
             cfg.model,
-            model.state_dict(),
+            _cpu(model.state_dict()),
             run=_run_dict(cfg),
             tensors=tensors,
             state={"step": step, "param_groups": groups},
@@ -313,52 +388,55 @@ def train(
     frames, loss_v, val_v, fps = 0, float("nan"), float("nan"), 0.0
     step = start
     model.train()
-    with bar, (out / "metrics.jsonl").open("a") as log:
+    log = (out / "metrics.jsonl").open("a") if lead else None
+    names = ("loss", "pred", "rollout", "reg", "latent_std")
+    try:
         task = bar.add_task("train", total=total, completed=start, loss=float("nan"), fps=0.0)
+        bar.start()
         while step < total:
             ts = time.perf_counter()
             g = step_generator(tc.seed, step)
             idx = torch.randint(len(data), (tc.batch_size,), generator=g).tolist()
-            batch = data.get_batch(idx)
+            batch = _to(data.get_batch(idx[shard]), dev)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, tc)
-            terms = latent_prediction_loss(model, batch, tc, regularizer, target, g)
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
+            terms = step_loss(batch, g)
+            out_of_time = bool(lead and max_seconds and time.perf_counter() - t0 > max_seconds)
+            # one reduction per step: the logged terms (averaged) and rank 0's decision to stop
+            shared = torch.stack([terms[k].detach().float() for k in names])
+            flag = torch.tensor([float(out_of_time) * world], device=shared.device)
+            shared = distributed.average(torch.cat([shared, flag])).tolist()
+            values = dict(zip(names, shared[:-1], strict=True))
+            if not math.isfinite(values["loss"]):
                 raise AmiError(
-                    f"loss became {loss.item()} at step {step + 1}; stopped without saving "
+                    f"loss became {values['loss']} at step {step + 1}; stopped without saving "
                     "(the last checkpoint is intact); lower --lr or check the data"
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            terms["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
             if target is not None:
                 _ema_update(target, model.encoder, tc.ema_decay)
             step += 1
-            n = batch["obs"].shape[0] * batch["obs"].shape[1]
+            n = tc.batch_size * batch["obs"].shape[1]
             frames += n
             fps = n / (time.perf_counter() - ts)
-            loss_v = loss.item()
+            loss_v = values["loss"]
             bar.update(task, completed=step, loss=loss_v, fps=fps)
-            last = step == total or (max_seconds and time.perf_counter() - t0 > max_seconds)
-            row = {
-                "step": step,
-                "lr": lr_at(step - 1, total, tc),
-                "frames_per_s": fps,
-                **{k: v.item() for k, v in terms.items()},
-            }
+            last = step == total or shared[-1] > 0
+            row = {"step": step, "lr": lr_at(step - 1, total, tc), "frames_per_s": fps, **values}
             if step % tc.checkpoint_every == 0 or last:
                 checkpoint(step)
                 if val_batch is not None:
-                    val_v, rank = evaluate_loss(model, val_batch, tc)
-                    row["val_pred"], row["effective_rank"] = val_v, rank
+                    val_v, erank = evaluate_loss(model, val_batch, tc)
+                    row["val_pred"], row["effective_rank"] = val_v, erank
                     model.train()
-                    warning = collapse_warning(row["latent_std"], rank, cfg.model.latent_dim)
+                    warning = collapse_warning(row["latent_std"], erank, cfg.model.latent_dim)
                     if warning:
                         row["collapse"] = True
                         bar.console.print(f"warning: step {step}: {warning}", style="yellow")
-            if step % tc.log_every == 0 or last:
+            if log is not None and tb is not None and (step % tc.log_every == 0 or last):
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 for k, v in row.items():
@@ -366,20 +444,40 @@ def train(
                         tb.add_scalar(k, v, step)
             if last:
                 break
-    tb.close()
-    notes = [str(n) for n in store.attrs.get("notes", [])]
+    finally:
+        bar.stop()
+        if log is not None:
+            log.close()
+        if tb is not None:
+            tb.close()
     seconds = time.perf_counter() - t0
-    return TrainResult(out, step, loss_v, val_v, frames / seconds, seconds, notes)
+    return TrainResult(out, step, loss_v, val_v, frames / seconds, seconds, prep["notes"])
+
+
+def _to(batch: dict[str, torch.Tensor], dev: torch.device) -> dict[str, torch.Tensor]:
+    if dev.type == "cpu":
+        return batch
+    return {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+
+
+def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in tensors.items()}
 
 
 @torch.no_grad()
 def recalibrate_batchnorm(
-    model: WorldModel, data: WindowDataset, tc: Any, step: int, batches: int = 8
+    model: WorldModel,
+    data: WindowDataset,
+    tc: Any,
+    step: int,
+    shard: slice = slice(None),
+    batches: int = 8,
 ) -> None:
     """Re-estimate BatchNorm running statistics with the current weights ("precise BN").
 
     The running averages lag fast-changing weights; eval-mode latents were measured off by
     several standard deviations without this. Batches derive from (seed, step): resumable.
+    Under torch.distributed each rank encodes its shard of every batch (global statistics).
     """
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -391,8 +489,8 @@ def recalibrate_batchnorm(
     g = step_generator(tc.seed, -2 - step)
     for _ in range(batches):
         idx = torch.randint(len(data), (tc.batch_size,), generator=g).tolist()
-        obs = data.get_batch(idx)["obs"]
-        model.encode(obs)
+        obs = data.get_batch(idx[shard])["obs"]
+        model.encode(obs.to(model.action_mean.device))
     for m, mom in zip(norms, momenta, strict=True):
         m.momentum = mom
 

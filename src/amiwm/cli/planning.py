@@ -36,6 +36,7 @@ def _agent(args: argparse.Namespace):
         cost=args.cost,
         graph_data=graph,
         seed=args.seed,
+        compile=getattr(args, "compile", False),
     )
     if getattr(args, "graph_memory", None) is not None:
         from amiwm.memory import MemoryStore
@@ -187,6 +188,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="episode store for the latent subgoal graph (default: training data)",
         )
         q.add_argument("--seed", type=int, default=0)
+        q.add_argument(
+            "--compile", action="store_true", help="torch.compile the predictor (slow start)"
+        )
 
     e = sub.add_parser("eval", help="goal-reaching success of a planning agent")
     planning_flags(e)

@@ -55,6 +55,7 @@ class WorldModelAgent:
         action_names: Sequence[str] | None = None,
         graph: LatentGraph | None = None,
         seed: int = 0,
+        compile: bool = False,
     ) -> None:
         cfg = world_model.config
         if not cfg.action_conditioning or cfg.action_dim < 1:
@@ -67,6 +68,8 @@ class WorldModelAgent:
                 f"{horizon} and {replan_every}"
             )
         self.model = world_model.eval()
+        if compile:  # in place, fixed shapes: the first plans pay for compilation
+            self.model.predictor.compile(dynamic=False)
         self.planner = planner
         self.horizon = horizon
         self.replan_every = replan_every
@@ -157,6 +160,7 @@ class WorldModelAgent:
         cost: str = "final",
         graph_data: str | Path | None = None,
         seed: int = 0,
+        compile: bool = False,
     ) -> WorldModelAgent:
         """Load a model, build a planner by name and, given an episode store, a latent graph."""
         from amiwm.planning import make_planner
@@ -181,6 +185,7 @@ class WorldModelAgent:
             cost=cost,
             graph=graph,
             seed=seed,
+            compile=compile,
         )
         agent.data = Path(graph_data) if graph_data else None
         return agent

@@ -113,7 +113,7 @@ class CEMPlanner:
         rows = torch.arange(p)[:, None]
         best, best_cost = mean.clone(), mean.new_full((p,), math.inf)
         history: list[list[float]] = [[] for _ in range(p)]
-        with torch.no_grad():
+        with torch.inference_mode():
             for _ in range(self.iterations):
                 for i, g in enumerate(gens):
                     cand[i].normal_(generator=g)

@@ -71,7 +71,7 @@ class DiscretePlanner:
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise AmiError(f"horizon must be a positive int, got {horizon!r}")
         k = self.values.shape[0]
-        with torch.no_grad():
+        with torch.inference_mode():
             if k**horizon <= self.exhaustive_limit:
                 return self._exhaustive(objective, horizon)
             return self._cem(objective, horizon, self._init_indices(init, horizon), generator)

@@ -265,6 +265,7 @@ class HierarchicalAgent:
         iterations: int | None = None,
         horizon: int | None = None,
         seed: int = 0,
+        compile: bool = False,
     ) -> HierarchicalAgent:
         """Low-level agent from a checkpoint + a high level: a macro predictor loaded from
         `macro_dir` (default: `<checkpoint>/../macro`), trained on `data` and saved there when
@@ -282,6 +283,7 @@ class HierarchicalAgent:
             iterations=iterations,
             horizon=horizon or k,
             seed=seed,
+            compile=compile,
         )
         if high == "graph":
             if data is None:
@@ -330,4 +332,5 @@ def agent_from_args(args: Any) -> HierarchicalAgent:
         iterations=args.iterations,
         horizon=args.horizon,
         seed=args.seed,
+        compile=getattr(args, "compile", False),
     )

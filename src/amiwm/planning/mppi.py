@@ -70,7 +70,7 @@ class MPPIPlanner:
         cand = mean.new_empty((n, *mean.shape))
         costs = mean.new_empty(n)
         best, best_cost, history = mean.clone(), math.inf, []
-        with torch.no_grad():
+        with torch.inference_mode():
             for _ in range(self.iterations):
                 cand.normal_(generator=generator).mul_(std).add_(mean)
                 cand[0] = mean

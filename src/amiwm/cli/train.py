@@ -22,6 +22,8 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         if args.resume:
             raise AmiError("--resume needs --out DIR, the run to continue")
         out = Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise AmiError(f"--max-minutes must be positive, got {args.max_minutes}")
     if args.nproc is not None:
         if args.nproc < 1:
             raise AmiError(f"--nproc must be >= 1, got {args.nproc}")
@@ -62,8 +64,6 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     for section, name, value in overrides:
         if value is not None:
             setattr(section, name, value)
-    if args.max_minutes is not None and args.max_minutes <= 0:
-        raise AmiError(f"--max-minutes must be positive, got {args.max_minutes}")
     r = train(
         cfg,
         out,

@@ -264,6 +264,11 @@ def train(
 def _prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
     """Rank 0: import/check the data, fill the model config, check --out; what all ranks need."""
     cfg.validate()
+    world = distributed.world_size()
+    if cfg.train.batch_size % world:
+        raise AmiError(
+            f"--batch-size {cfg.train.batch_size} must be a multiple of the {world} processes"
+        )
     store = open_store(cfg, out)
     cfg.dataset = resolve_spec(cfg.dataset)
     store.check_finite()
@@ -320,8 +325,6 @@ def _train(
     world, rank = distributed.world_size(), distributed.rank()
     lead = rank == 0
     tc = cfg.train
-    if tc.batch_size % world:
-        raise AmiError(f"--batch-size {tc.batch_size} must be a multiple of the {world} processes")
     shard = slice(rank * tc.batch_size // world, (rank + 1) * tc.batch_size // world)
     with EpisodeStore(prep["store"]) as store:
         num_episodes = store.num_episodes

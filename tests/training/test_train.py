@@ -235,3 +235,20 @@ def test_collapsed_run_logs_warning(store, tmp_path, monkeypatch):
     train(tiny(store, steps=2), tmp_path / "run", progress=False)
     rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["collapse"] is True and rows[-1]["effective_rank"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("tpu", "--device must be cpu, cuda, cuda:N or auto"), ("cuda:7", "cuda:7")],
+)
+def test_bad_device_is_refused_before_anything_is_written(store, tmp_path, device, message):
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the GPU asked for")
+    with pytest.raises(AmiError, match=message):
+        train(tiny(store), tmp_path / "run", progress=False, device=device)
+    assert not (tmp_path / "run").exists()
+
+
+def test_auto_device_trains_here(store, tmp_path):
+    r = train(tiny(store, steps=2), tmp_path / "run", progress=False, device="auto")
+    assert r.step == 2

@@ -8,6 +8,7 @@ import math
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -369,7 +370,18 @@ def _train(
     val_idx = torch.randperm(len(val), generator=step_generator(tc.seed, -1))[:256].tolist()
     val_batch = _to(val.get_batch(val_idx), dev) if val_idx and lead else None
 
+    def load(step: int) -> tuple[torch.Generator, dict[str, torch.Tensor]]:
+        """Step's generator (its state after drawing the batch goes to the loss) and batch."""
+        g = step_generator(tc.seed, step)
+        idx = torch.randint(len(data), (tc.batch_size,), generator=g).tolist()
+        return g, data.get_batch(idx[shard])
+
+    # the next step's windows are read in a thread while this step computes
+    loader = ThreadPoolExecutor(1, thread_name_prefix="amiwm-batches")
+    pending = loader.submit(load, start)
+
     def checkpoint(step: int) -> None:
+        pending.result()  # the store is read by one thread at a time
         recalibrate_batchnorm(model, data, tc, step, shard)
         if not lead:
             return
@@ -398,9 +410,10 @@ def _train(
         bar.start()
         while step < total:
             ts = time.perf_counter()
-            g = step_generator(tc.seed, step)
-            idx = torch.randint(len(data), (tc.batch_size,), generator=g).tolist()
-            batch = _to(data.get_batch(idx[shard]), dev)
+            g, batch = pending.result()
+            batch = _to(batch, dev)
+            if step + 1 < total:
+                pending = loader.submit(load, step + 1)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, tc)
             terms = step_loss(batch, g)
@@ -448,6 +461,7 @@ def _train(
             if last:
                 break
     finally:
+        loader.shutdown(cancel_futures=True)
         bar.stop()
         if log is not None:
             log.close()

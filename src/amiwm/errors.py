@@ -3,3 +3,8 @@
 
 class AmiError(Exception):
     """An error caused by user input; the CLI prints it on one line and exits non-zero."""
+
+
+class ReportedError(AmiError):
+    """An error every rank of a distributed run raises alike: rank 0 reports it, others stay
+    quiet."""

@@ -147,3 +147,11 @@ def test_errors_are_one_line_from_all_processes(runs, tmp_path, flags, message):
 def test_bad_nproc_is_refused(runs, tmp_path):
     r = train(runs["vicreg.yaml"], tmp_path / "x", "--nproc", "0")
     assert r.returncode == 1 and "--nproc must be >= 1" in r.stderr
+
+
+def test_bad_device_with_nproc_is_refused_before_launching(runs, tmp_path):
+    r = train(runs["vicreg.yaml"], tmp_path / "x", "--nproc", "2", "--device=tpu")
+    assert r.returncode == 1
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: --device must be cpu, cuda, cuda:N or auto, got 'tpu'"], r.stderr
+    assert not (tmp_path / "x").exists()

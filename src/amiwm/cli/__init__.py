@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from amiwm.errors import AmiError
+from amiwm.errors import AmiError, ReportedError
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)
         status = func(args)
     except AmiError as exc:
-        if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per process
+        rank = int(os.environ.get("RANK", "0"))  # under torchrun
+        if rank == 0:
             print(f"error: {exc}", file=sys.stderr)
+        elif not isinstance(exc, ReportedError):
+            print(f"error: rank {rank}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted (a training run continues with --resume)", file=sys.stderr)

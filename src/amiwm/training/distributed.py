@@ -122,15 +122,32 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cuda", index)
 
 
+def check_devices(name: str, nproc: int) -> None:
+    """Before launching nproc processes: refuse what some of them would fail on."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return
+    if name != "auto":
+        pick_device(name)  # the same one-line errors as a single process gets
+    if name not in ("auto", "cuda"):
+        raise AmiError(f"--device {name} with --nproc: each process takes its own GPU; use cuda")
+    gpus = torch.cuda.device_count()
+    if nproc > gpus:
+        raise AmiError(
+            f"--nproc {nproc} with --device {name} needs {nproc} GPUs, this machine has {gpus}; "
+            "use --device cpu or fewer processes"
+        )
+
+
 @contextmanager
 def session(device: str = "cpu") -> Iterator[torch.device]:
     """This process's device; joins the process group torchrun describes in the environment
-    (WORLD_SIZE > 1: gloo on CPU, nccl on GPU) and leaves it on exit."""
+    (WORLD_SIZE > 1: gloo on CPU; on GPUs nccl for CUDA tensors and gloo for CPU ones) and
+    leaves it on exit."""
     dev = pick_device(device)
     size = int(os.environ.get("WORLD_SIZE", "1"))
     owned = size > 1 and not dist.is_initialized()
     if owned:
-        backend = "nccl" if dev.type == "cuda" else "gloo"
+        backend = "cpu:gloo,cuda:nccl" if dev.type == "cuda" else "gloo"
         kw: dict[str, Any] = {"device_id": dev} if dev.type == "cuda" else {}
         dist.init_process_group(backend, timeout=timedelta(minutes=30), **kw)
     try:

@@ -20,7 +20,7 @@ from amiwm.checkpoint import MANIFEST, load_tensors, read_json, resolve, save_ch
 from amiwm.config import RunConfig
 from amiwm.data.store import EpisodeStore
 from amiwm.data.windows import WindowDataset, split_episodes
-from amiwm.errors import AmiError
+from amiwm.errors import AmiError, ReportedError
 from amiwm.models.regularizers import effective_rank
 from amiwm.models.world_model import WorldModel
 from amiwm.training import distributed
@@ -306,7 +306,7 @@ def _share_preparation(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any
     if failure is not None:
         raise failure
     if "error" in prep:
-        raise AmiError(prep["error"])
+        raise ReportedError(prep["error"])
     return prep
 
 

@@ -28,8 +28,8 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         if args.nproc < 1:
             raise AmiError(f"--nproc must be >= 1, got {args.nproc}")
         if "WORLD_SIZE" not in os.environ and args.nproc > 1:
-            # one run directory for every process, decided here
             distributed.check_devices(args.device, args.nproc)
+            # one run directory for every process, decided here
             argv = _without_nproc(args.argv[1:]) + ([] if args.out else ["--out", str(out)])
             return distributed.launch(args.nproc, "amiwm.train", argv)
         if int(os.environ.get("WORLD_SIZE", "1")) != args.nproc:

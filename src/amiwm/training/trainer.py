@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
 import shutil
@@ -358,9 +359,7 @@ def _train(
             read_json(out / "checkpoint" / "state.json")["param_groups"],
         )
     # every rank computes identical buffers (global BatchNorm statistics): no per-step sync
-    step_loss = (
-        DistributedDataParallel(objective, forward_sync_buffers=False) if world > 1 else objective
-    )
+    step_loss = DistributedDataParallel(objective, **_no_buffer_sync()) if world > 1 else objective
 
     tb = None
     if lead:
@@ -469,6 +468,16 @@ def _train(
             tb.close()
     seconds = time.perf_counter() - t0
     return TrainResult(out, step, loss_v, val_v, frames / seconds, seconds, prep["notes"])
+
+
+def _no_buffer_sync() -> dict[str, bool]:
+    """DDP's flag for "no per-step buffer broadcast" (renamed in torch 2.13)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    return {
+        "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": False
+    }
 
 
 def _to(batch: dict[str, torch.Tensor], dev: torch.device) -> dict[str, torch.Tensor]:

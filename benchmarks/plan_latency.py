@@ -20,6 +20,8 @@ import statistics
 import time
 from pathlib import Path
 
+from versus import cpu_model  # benchmarks/ is on sys.path when run as a script
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -85,7 +87,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     info = {
         "machine": platform.processor() or platform.machine(),
-        "cpu": _cpu(),
+        "cpu": cpu_model(),
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
         "threads": args.threads,
         "torch": torch.__version__,
@@ -128,16 +130,6 @@ def plot(rows: list[dict], samples: list[int], horizons: list[int], info: dict, 
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

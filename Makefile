@@ -23,6 +23,7 @@ evidence: setup
 lint: setup
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 test: setup lint
 	$(PY) -m pytest

@@ -62,11 +62,10 @@ def ms_per_step(agent, env, steps: int = 40) -> float:
     """Median planning ms per step over a short probe episode."""
     from amiwm.planning.episodes import run_episode
 
-    before = len(agent.plan_ms)
     env.unwrapped.max_steps, keep = steps, env.unwrapped.max_steps
-    run_episode(env, agent.choose_action, seed=10_000, reset=agent.reset)
+    result = run_episode(env, agent, seed=10_000)
     env.unwrapped.max_steps = keep
-    return float(np.median(agent.plan_ms[before:]))
+    return float(np.median(result.plan_ms))
 
 
 def main() -> None:

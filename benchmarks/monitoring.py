@@ -35,9 +35,9 @@ from amiwm.data.formats import cut_units, drop_constant, read_sensors
 from amiwm.data.store import EpisodeStore
 from amiwm.data.windows import split_episodes
 from amiwm.envs import make_env
+from amiwm.envs.faults import PLANT_FAULTS, SENSOR_FAULTS, random_fault
 from amiwm.envs.policies import make_policy
 from amiwm.models.world_model import WorldModel
-from amiwm.monitoring.faults import PLANT_FAULTS, SENSOR_FAULTS, random_fault
 from amiwm.monitoring.monitor import Monitor, alarm_threshold
 from amiwm.monitoring.rul import evaluate_rul, phm08_score
 from amiwm.training.trainer import train

@@ -140,8 +140,8 @@ def amiwm_throughput(cfg: Any, batch: int, seconds: float) -> dict[str, Any]:
 
     from amiwm.data.windows import WindowDataset, split_episodes
     from amiwm.models.world_model import WorldModel
-    from amiwm.training.objective import build_regularizer, latent_prediction_loss
-    from amiwm.training.trainer import step_generator
+    from amiwm.training.batches import step_generator
+    from amiwm.training.loss import build_regularizer, latent_prediction_loss
 
     tc = cfg.train
     torch.manual_seed(tc.seed)

@@ -63,3 +63,26 @@ def test_interrupted_swap_recovers_previous(tmp_path):
     path.rename(tmp_path / ".ck.old-123")  # crash after moving the old one aside
     _, weights = load_checkpoint(path)
     assert torch.equal(weights["w"], torch.arange(1000.0))
+
+
+def test_a_checkpoint_of_version_0_1_0_still_loads_and_computes_the_same():
+    """A checkpoint written by amiwm 0.1.0 (before the restructuring): same latents, same
+    imagined next latent, to float rounding."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from amiwm.models.world_model import WorldModel
+
+    fixture = Path(__file__).parent / "fixtures" / "checkpoint-v0.1.0"
+    expected = json.loads((fixture / "expected.json").read_text())
+    model = WorldModel.from_pretrained(fixture)
+    assert model.config.encoder == "conv" and model.config.action_mean == [0.1, -0.1]
+    obs = np.asarray(expected["obs"], np.uint8)
+    with torch.no_grad():
+        z = model.encode(obs)
+        nxt = model.rollout_latents(z[:1, None], np.asarray(expected["actions"], np.float32))
+    np.testing.assert_allclose(z.numpy(), expected["latents"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(nxt.numpy(), expected["next"], rtol=1e-5, atol=1e-6)

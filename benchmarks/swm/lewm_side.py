@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from amiwm.envs import make_env  # noqa: E402
+from amiwm.planning.base import Decision  # noqa: E402
 from amiwm.planning.episodes import run_episode, summarize  # noqa: E402
 
 if "torch" in sys.modules:  # the amiwm modules above must not depend on amiwm's torch
@@ -254,23 +255,22 @@ def time_plans(model: Any, data: Windows, args: argparse.Namespace) -> dict[str,
 
 
 class LeWMAgent:
-    """choose_action(obs, goal) for amiwm's episode loop, through their WorldModelPolicy."""
+    """amiwm's Agent protocol (reset, act) for its episode loop, through their
+    WorldModelPolicy."""
 
     def __init__(self, policy: Any, high: float) -> None:
         self.policy, self.high = policy, high
-        self.plan_ms: list[float] = []
 
     def reset(self) -> None:
         self.policy.set_env(OneEnv(self.high, 2))  # fresh action buffer
         self.policy._next_init = None
 
-    def choose_action(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    def act(self, obs: np.ndarray, goal: np.ndarray) -> Decision:
         replan = len(self.policy._action_buffer[0]) == 0
         t = time.perf_counter()
         action = self.policy.get_action(info_dict(obs, goal))
-        if replan:
-            self.plan_ms.append(1000 * (time.perf_counter() - t))
-        return np.asarray(action, np.float32).reshape(-1)
+        ms = 1000 * (time.perf_counter() - t) if replan else None
+        return Decision(np.asarray(action, np.float32).reshape(-1), plan_ms=ms)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -362,9 +362,7 @@ def main(argv: list[str] | None = None) -> None:
         runs = []
         t1 = time.perf_counter()
         for i in range(args.episodes):
-            before = len(agent.plan_ms)
-            r = run_episode(env, agent.choose_action, seed=args.eval_seed + i, reset=agent.reset)
-            r.plan_ms = agent.plan_ms[before:]
+            r = run_episode(env, agent, seed=args.eval_seed + i)
             runs.append(r)
             print(f"episode {i}: success={r.success} steps={r.steps}", flush=True)
         save(

@@ -13,7 +13,8 @@ from amiwm.errors import AmiError
 ARCHITECTURES = ("jepa-world-model",)
 OBJECTIVES = ("latent-state-prediction",)
 PRECISIONS = ("fp32", "bf16")
-ENCODERS = ("conv", "vit", "mlp", "temporal")
+ENCODERS = ("auto", "conv", "vit", "mlp", "temporal")
+FRAME_ENCODERS = ("conv", "vit")
 PREDICTORS = ("transformer", "mlp")
 REGULARIZERS = ("sigreg", "vicreg", "ema")
 
@@ -36,7 +37,7 @@ class ModelConfig:
     action_dim: int = 2
     action_conditioning: bool = True
     latent_dim: int = 64
-    encoder: str = "conv"
+    encoder: str = "auto"  # frames: conv; sensors: temporal over a window, mlp for one row
     encoder_width: int = 32
     predictor: str = "mlp"  # measured: as accurate as the transformer on two-rooms, 4x faster plans
     predictor_dim: int = 128
@@ -56,6 +57,23 @@ class ModelConfig:
         return (
             int(self.obs_shape[0]) if self.modality == "sensors" and len(self.obs_shape) == 2 else 1
         )
+
+    def resolved_encoder(self) -> str:
+        """The encoder to build: the one named, or for "auto" the one that fits the data."""
+        if self.encoder != "auto":
+            return self.encoder
+        if self.modality == "frames":
+            return "conv"
+        return "temporal" if self.rows_per_obs > 1 else "mlp"
+
+    def check_encoder(self) -> None:
+        """Refuse an encoder named for another kind of observation than the data's."""
+        name = self.resolved_encoder()
+        if (self.modality == "frames") != (name in FRAME_ENCODERS):
+            fits = "conv or vit" if self.modality == "frames" else "temporal or mlp"
+            raise AmiError(f"encoder {name!r} does not take {self.modality}; use {fits}")
+        if name == "temporal" and self.rows_per_obs < 2:
+            raise AmiError("the temporal encoder needs a window of rows: model.context >= 2")
 
     def validate(self) -> None:
         _choice("--architecture", self.architecture, ARCHITECTURES)
@@ -175,6 +193,55 @@ class RunConfig:
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def set(self, key: str, value: Any) -> None:
+        """Set ``dataset`` or ``SECTION.FIELD`` (e.g. ``train.lr``), checking the name and the
+        type; text is converted (``3e-4``, ``true``, ``a,b`` for a list, ``none``)."""
+        section, _, name = key.partition(".")
+        if key == "dataset":
+            target, name = self, "dataset"
+        elif section in ("model", "train", "data") and name:
+            target = getattr(self, section)
+        else:
+            raise AmiError(f"unknown setting {key!r}; use dataset or model.X, train.X, data.X")
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        if name not in fields:
+            raise AmiError(f"unknown setting {key!r}; {section} has: {', '.join(sorted(fields))}")
+        current = getattr(target, name)
+        value = _coerce(key, value, current, fields[name].type)
+        setattr(target, name, value)
+
+
+def _coerce(key: str, value: Any, current: Any, annotation: Any) -> Any:
+    """`value` (a text from the command line, or a YAML value) as the field's type."""
+    text = str(annotation)
+    if isinstance(value, str) and value.strip().lower() in ("none", "null") and "None" in text:
+        return None
+    try:
+        if "list" in text:
+            items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+            if isinstance(items, list):
+                of = int if "int" in text else float if "float" in text else str
+                return [of(v) for v in items if v != ""]
+        elif "bool" in text:
+            if isinstance(value, bool):
+                return value
+            words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+            return words[str(value).strip().lower()]
+        elif "float" in text:
+            if not isinstance(value, bool):
+                return float(value)
+        elif "int" in text:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return int(value)
+        elif "str" in text:
+            return str(value)
+    except (KeyError, ValueError):
+        pass
+    kind = type(current).__name__ if current is not None else text
+    raise AmiError(f"{key} must be {kind}, got {value!r}")
 
 
 def _build(cls: type, data: dict[str, Any], section: str) -> Any:

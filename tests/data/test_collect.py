@@ -126,7 +126,7 @@ def test_plant_sensors_store_replays(tmp_path: Path) -> None:
 
 
 def test_plant_faults_recorded_in_attrs(tmp_path: Path) -> None:
-    from amiwm.monitoring import FAULT_KINDS
+    from amiwm.envs.faults import FAULT_KINDS
 
     out = collect("plant-faults", 4, 30, tmp_path / "f.h5", policy="setpoints", progress=False)
     env = make_env("plant-faults", max_steps=30)  # collect sets max_steps to --steps

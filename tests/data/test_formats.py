@@ -13,11 +13,11 @@ from amiwm.data.formats import (
     SensorTable,
     cut_units,
     drop_constant,
-    parse_spec,
     read_rul,
     read_sensors,
     row_rul,
 )
+from amiwm.data.spec import DatasetSpec
 from amiwm.data.store import EpisodeStore, partial_path
 from amiwm.errors import AmiError
 
@@ -62,7 +62,7 @@ def test_fd001_counts_units_and_order(fd001):
     # first line of the file: 1 1 -0.0007 -0.0004 100.0 518.67 641.82 ...
     np.testing.assert_allclose(fd001.actions[0], [-0.0007, -0.0004, 100.0], rtol=1e-6)
     np.testing.assert_allclose(fd001.sensors[0, :2], [518.67, 641.82], rtol=1e-6)
-    assert parse_spec(str(FD001)) == ("cmapss", str(FD001))  # .txt with 26 numbers
+    assert DatasetSpec.parse(str(FD001)) == DatasetSpec("cmapss", str(FD001))  # 26 numbers a line
 
 
 def test_fd001_constant_channels(fd001):

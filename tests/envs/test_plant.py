@@ -10,10 +10,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from amiwm.envs import make_env
+from amiwm.envs.faults import FAULT_KINDS
 from amiwm.envs.plant import SETPOINT_RANGE, PlantEnv
 from amiwm.envs.policies import SetpointsPolicy, make_policy
 from amiwm.errors import AmiError
-from amiwm.monitoring import FAULT_KINDS
 
 CH = {name: i for i, name in enumerate(PlantEnv.CHANNELS)}
 T_IDX = PlantEnv.STATES.index("reactor_temp")

@@ -49,8 +49,9 @@ def test_eval_records_transitions_and_continues_next_session(tiny_run, capsys):
 
 def test_memory_of_another_shape_is_refused(tiny_run):
     from amiwm.planning.agent import WorldModelAgent
+    from amiwm.planning.wrappers import Recorder
 
     MemoryStore.create(tiny_run / "other", latent_dim=8, action_dim=2, capacity=100).close()
     agent = WorldModelAgent.from_checkpoint(tiny_run / "run", samples=8, elites=2, iterations=1)
     with MemoryStore(tiny_run / "other") as mem, pytest.raises(AmiError, match="latents 8"):
-        agent.remember(mem)
+        Recorder(agent, agent.model, mem)

@@ -6,38 +6,17 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import uvicorn
 
 from amiwm.checkpoint import save_checkpoint
 from amiwm.config import ModelConfig
-from amiwm.data.store import EpisodeWriter
 from amiwm.models.world_model import WorldModel
 from amiwm.serving.server import bind
 
 SIZE = 16
 TOKEN = "test-token-0123456789abcdef"
-
-
-def tiny_store(path: Path, episodes: int = 4, length: int = 12) -> Path:
-    """A bright square moving by the action on a 16x16 frame."""
-    rng = np.random.default_rng(0)
-    with EpisodeWriter(path, obs_shape=(SIZE, SIZE, 3), obs_dtype=np.uint8, action_dim=2) as w:
-        for _ in range(episodes):
-            pos = rng.uniform(4, SIZE - 4, 2)
-            obs, act = [], []
-            for _ in range(length):
-                frame = np.zeros((SIZE, SIZE, 3), np.uint8)
-                x, y = pos.astype(int)
-                frame[y - 1 : y + 2, x - 1 : x + 2, 0] = 255
-                a = rng.uniform(-1, 1, 2).astype(np.float32)
-                obs.append(frame)
-                act.append(a)
-                pos = np.clip(pos + a, 2, SIZE - 2)
-            w.add_episode(np.stack(obs), np.stack(act))
-    return path
 
 
 def frames_config() -> ModelConfig:
@@ -55,10 +34,10 @@ def frames_config() -> ModelConfig:
 
 
 @pytest.fixture(scope="session")
-def frames_ckpt(tmp_path_factory) -> Path:
+def frames_ckpt(tmp_path_factory, store_factory) -> Path:
     """A frames checkpoint whose config names a readable training store (for the graph)."""
     root = tmp_path_factory.mktemp("frames")
-    store = tiny_store(root / "data.h5")
+    store = store_factory(root / "data.h5", episodes=4, length=12, size=SIZE)
     torch.manual_seed(0)
     model = WorldModel(frames_config()).eval()
     return save_checkpoint(

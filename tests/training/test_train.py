@@ -49,11 +49,11 @@ def test_loss_decreases(store, tmp_path, regularizer):
 
 
 def test_resume_is_bit_identical(store, tmp_path, monkeypatch):
-    import amiwm.training.objective as objective
+    import amiwm.training.loss as loss
 
     full = tmp_path / "full"
     train(tiny(store, steps=6, regularizer="ema"), full, progress=False)
-    real, calls = objective.latent_prediction_loss, {"n": 0}
+    real, calls = loss.latent_prediction_loss, {"n": 0}
 
     def interrupted(model, *args, **kw):
         calls["n"] += model.training  # count training steps, not validation passes
@@ -62,10 +62,10 @@ def test_resume_is_bit_identical(store, tmp_path, monkeypatch):
         return real(model, *args, **kw)
 
     part = tmp_path / "part"
-    monkeypatch.setattr(objective, "latent_prediction_loss", interrupted)
+    monkeypatch.setattr(loss, "latent_prediction_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(tiny(store, steps=6, regularizer="ema"), part, progress=False)
-    monkeypatch.setattr(objective, "latent_prediction_loss", real)
+    monkeypatch.setattr(loss, "latent_prediction_loss", real)
     assert json.loads((part / "checkpoint" / "state.json").read_text())["step"] == 4
     train(tiny(store, steps=6, regularizer="ema"), part, resume=True, progress=False)
     a = load_file(full / "checkpoint" / "model.safetensors")
@@ -147,9 +147,9 @@ def test_nan_in_data_is_refused(tmp_path, store_factory):
 
 
 def test_nan_loss_stops_without_poisoned_checkpoint(store, tmp_path, monkeypatch):
-    import amiwm.training.objective as objective
+    import amiwm.training.loss as loss
 
-    real = objective.latent_prediction_loss
+    real = loss.latent_prediction_loss
     calls = {"n": 0}
 
     def poisoned(model, *args, **kw):
@@ -159,7 +159,7 @@ def test_nan_loss_stops_without_poisoned_checkpoint(store, tmp_path, monkeypatch
             terms["loss"] = terms["loss"] * float("nan")
         return terms
 
-    monkeypatch.setattr(objective, "latent_prediction_loss", poisoned)
+    monkeypatch.setattr(loss, "latent_prediction_loss", poisoned)
     out = tmp_path / "run"
     with pytest.raises(AmiError, match="loss became nan at step 3"):
         train(tiny(store, steps=6), out, progress=False)

@@ -26,15 +26,25 @@ def boolean(value: str) -> bool:
     raise AmiError(f"--action-conditioning must be true or false, got {value!r}")
 
 
+def names(value: str) -> list[str]:
+    """A comma-separated list of names (columns)."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+# one module of amiwm.cli per command, each with register(sub)
 COMMANDS = (
-    "train",
+    "collect",
     "data",
-    "planning",
-    "memory",
-    "monitoring",
+    "train",
+    "eval",
+    "plan",
+    "demo",
+    "monitor",
+    "probe",
     "serve",
+    "memory",
     "learn",
-)  # modules of amiwm.cli, each with register(sub)
+)
 
 
 def build_parser() -> Parser:

@@ -7,8 +7,29 @@ import os
 import time
 from pathlib import Path
 
-from amiwm.cli import boolean
+from amiwm.cli import boolean, names
 from amiwm.errors import AmiError
+
+# flags that set a config field (``--set SECTION.KEY=VALUE`` reaches every other field)
+FLAG_KEYS = {
+    "dataset": "dataset",
+    "architecture": "model.architecture",
+    "latent_dim": "model.latent_dim",
+    "objective": "train.objective",
+    "action_conditioning": "model.action_conditioning",
+    "precision": "train.precision",
+    "steps": "train.steps",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "seed": "train.seed",
+    "context": "model.context",
+    "time_col": "data.time_col",
+    "group_col": "data.group_col",
+    "action_cols": "data.action_cols",
+    "sensor_cols": "data.sensor_cols",
+    "missing": "data.missing",
+}
 
 
 def cmd_train(args: argparse.Namespace) -> int | None:
@@ -31,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int | None:
             distributed.check_devices(args.device, args.nproc)
             # one run directory for every process, decided here
             argv = _without_nproc(args.argv[1:]) + ([] if args.out else ["--out", str(out)])
-            return distributed.launch(args.nproc, "amiwm.train", argv)
+            return distributed.launch(args.nproc, "amiwm.cli", ["train", *argv])
         if int(os.environ.get("WORLD_SIZE", "1")) != args.nproc:
             raise AmiError(
                 f"--nproc {args.nproc} but torchrun started {os.environ['WORLD_SIZE']} processes"
@@ -42,29 +63,14 @@ def cmd_train(args: argparse.Namespace) -> int | None:
         cfg = RunConfig.from_dict(read_json(out / "config.json"))
     else:
         cfg = RunConfig()
-    m, t = cfg.model, cfg.train
-    overrides = [
-        (cfg, "dataset", args.dataset),
-        (m, "architecture", args.architecture),
-        (m, "latent_dim", args.latent_dim),
-        (t, "objective", args.objective),
-        (m, "action_conditioning", args.action_conditioning),
-        (t, "precision", args.precision),
-        (t, "steps", args.steps),
-        (t, "epochs", args.epochs),
-        (t, "batch_size", args.batch_size),
-        (t, "lr", args.lr),
-        (t, "seed", args.seed),
-        (m, "context", args.context),
-        (cfg.data, "time_col", args.time_col),
-        (cfg.data, "group_col", args.group_col),
-        (cfg.data, "action_cols", args.action_cols),
-        (cfg.data, "sensor_cols", args.sensor_cols),
-        (cfg.data, "missing", args.missing),
-    ]
-    for section, name, value in overrides:
-        if value is not None:
-            setattr(section, name, value)
+    for flag, key in FLAG_KEYS.items():
+        if getattr(args, flag) is not None:
+            cfg.set(key, getattr(args, flag))
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AmiError(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. train.lr=3e-4")
+        cfg.set(key.strip(), value.strip())
     r = train(
         cfg,
         out,
@@ -96,10 +102,6 @@ def _without_nproc(argv: list[str]) -> list[str]:
     return out
 
 
-def _names(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a JEPA world model (episode store or sensor table)")
     t.add_argument(
@@ -126,12 +128,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", type=Path, help="run directory (checkpoint, metrics, TensorBoard)")
     t.add_argument("--config", type=Path, help="YAML config (dataset/model/train); flags override")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="any config field, e.g. --set train.lr=3e-4 --set model.predictor=transformer",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--context", type=int, help="sensors: rows of history per observation (30)")
     t.add_argument("--time-col", help="csv/parquet: time column (default: row order)")
     t.add_argument("--group-col", help="csv/parquet: unit or episode column (default: one)")
-    t.add_argument("--action-cols", type=_names, help="csv/parquet: comma-separated actions")
-    t.add_argument("--sensor-cols", type=_names, help="csv/parquet: comma-separated sensors")
+    t.add_argument("--action-cols", type=names, help="csv/parquet: comma-separated actions")
+    t.add_argument("--sensor-cols", type=names, help="csv/parquet: comma-separated sensors")
     t.add_argument("--missing", help="missing cells: error (default) | ffill | drop")
     t.add_argument(
         "--nproc",

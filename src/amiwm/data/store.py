@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from amiwm import __version__
+from amiwm.data.stats import action_moments
 from amiwm.errors import AmiError
 
 FORMAT_VERSION = 1
@@ -481,24 +482,10 @@ class EpisodeStore:
                     )
 
     def _action_stats(self) -> dict[str, list[float]] | None:
-        if not self.has_actions:
+        m = action_moments(self)
+        if m is None:
             return None
-        pad = np.zeros(self._num_steps, bool)
-        pad[self._starts + self._lengths - 1] = True  # zero padding rows are excluded
-        lo = np.full(self.action_dim, np.inf)
-        hi = np.full(self.action_dim, -np.inf)
-        total = np.zeros(self.action_dim)
-        count = 0
-        for a, block in self._blocks("actions"):
-            rows = block[~pad[a : a + len(block)]].astype(np.float64)
-            if len(rows):
-                lo = np.minimum(lo, rows.min(0))
-                hi = np.maximum(hi, rows.max(0))
-                total += rows.sum(0)
-                count += len(rows)
-        if count == 0:
-            return None
-        return {"min": lo.tolist(), "max": hi.tolist(), "mean": (total / count).tolist()}
+        return {"min": m.min.tolist(), "max": m.max.tolist(), "mean": m.mean.tolist()}
 
     def summary(self) -> dict[str, Any]:
         """Facts about the store, for ``ami-cli data inspect`` (see ``format_summary``)."""

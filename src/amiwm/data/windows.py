@@ -87,11 +87,6 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return int(self._starts.size)
 
-    @property
-    def window_starts(self) -> np.ndarray:
-        """Absolute row of the first step of every window."""
-        return self._starts.copy()
-
     def _rows(self, name: str) -> int:
         return self.length - 1 if name == "actions" else self.length
 

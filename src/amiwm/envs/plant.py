@@ -16,7 +16,7 @@ and it is stable; T spans about 316-380 K over the box and 327-375 K at the nomi
 Observations: 7 noisy sensors (:data:`CHANNELS`, units :data:`UNITS`, Gaussian noise
 :data:`NOISE_STD`). Reward: ``-(T - setpoint)**2`` with the true T.
 
-Faults (see :mod:`amiwm.monitoring.faults`), active on observations ``start <= t < end``:
+Faults (see :mod:`amiwm.envs.faults`), active on observations ``start <= t < end``:
 sensor faults corrupt one reading; ``actuator_degradation`` scales the flow an actuator
 delivers by ``1 - magnitude`` (the flow meters read the delivered flow); ``process_fault``
 scales UA (``"fouling"``) or k0 (``"catalyst"``) by ``1 - magnitude`` over the intervals that
@@ -34,8 +34,7 @@ import gymnasium as gym
 import numpy as np
 from scipy.optimize import brentq
 
-from amiwm.errors import AmiError
-from amiwm.monitoring.faults import (
+from amiwm.envs.faults import (
     DEFAULT_MAGNITUDES,
     FAULT_KINDS,
     Fault,
@@ -43,6 +42,7 @@ from amiwm.monitoring.faults import (
     channel_index,
     random_fault,
 )
+from amiwm.errors import AmiError
 
 # Process constants (units: m, m3, min, K, kmol, kJ).
 AREA, CV, H_OUT = 1.0, 0.1, 0.2  # tank cross-section, outlet coefficient, outlet nozzle height

@@ -14,24 +14,29 @@ sample is encoded). `memorize` writes experience from an episode store into a me
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from amiwm.checkpoint import load_checkpoint, read_json, resolve, save_checkpoint
+from amiwm.config import TrainConfig
+from amiwm.data.store import EpisodeStore
+from amiwm.data.windows import WindowDataset, context_windows
 from amiwm.errors import AmiError
 from amiwm.memory.cache import Records
 from amiwm.memory.layout import checkpoint_fingerprint
 from amiwm.memory.store import MemoryStore
 from amiwm.models.world_model import WorldModel
+from amiwm.rundir import RunDir
+from amiwm.training.batches import Batch, step_generator
+from amiwm.training.loop import Loop, run_loop
+from amiwm.training.loss import latent_prediction_loss
+from amiwm.training.metrics import MetricsSink
 
 ENCODER = "frozen"  # what learn does to the encoder (the memory's latents stay valid)
 
@@ -158,8 +163,6 @@ def encode_windows(
     model: WorldModel, path: Path, length: int, count: int, episodes: list[int], seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """`count` random windows of an episode store as (latents, actions), frozen encoder."""
-    from amiwm.data.windows import WindowDataset
-
     data = WindowDataset(path, length, episodes=episodes, context=model.config.rows_per_obs)
     if len(data) == 0:
         raise AmiError(f"{path}: no episode has {length} steps to replay")
@@ -175,13 +178,6 @@ def encode_windows(
 
 
 # ---------------------------------------------------------------------------- errors
-def _loss(model: WorldModel, z: torch.Tensor, a: torch.Tensor, rollout: float) -> torch.Tensor:
-    loss = F.mse_loss(model._predict(z[:, :-1], a), z[:, 1:])
-    if rollout > 0:
-        loss = loss + rollout * F.mse_loss(model._rollout(z[:, :1], a), z[:, 1:])
-    return loss
-
-
 @torch.no_grad()
 def step_error(
     model: WorldModel, z: np.ndarray, a: np.ndarray, nxt: np.ndarray, var: float
@@ -242,9 +238,8 @@ def learn(
         if not len(ids):
             raise AmiError(f"memory store {memory} holds no records; nothing to learn from")
         recs = store.records(ids)
-    from amiwm.training.trainer import training_store
-
-    data_path, run = training_store(checkpoint)
+    rundir = RunDir(checkpoint)
+    data_path, run = rundir.data_path, rundir.config
     length = run.train.window
     z_mem, a_mem, ep_mem = memory_windows(recs, length)
     if not len(z_mem):
@@ -261,19 +256,16 @@ def learn(
     replay_path = Path(replay) if replay is not None else data_path
     z_rep = a_rep = None
     if cfg.replay_fraction > 0:
-        if not replay_path.is_file():
+        if replay_path is None or not replay_path.is_file():
             raise AmiError(
                 f"the rehearsal data {replay_path} is not here; pass --replay FILE (the training "
                 "data or a sample of it) or --replay-fraction 0 (risks forgetting)"
             )
-        from amiwm.data.store import EpisodeStore
-        from amiwm.data.windows import split_episodes
-
-        with EpisodeStore(replay_path) as es:
-            n_eps = es.num_episodes
-        train_eps, _ = split_episodes(n_eps, run.train.val_fraction, run.train.seed)
         if replay is not None:
-            train_eps = list(range(n_eps))
+            with EpisodeStore(replay_path) as es:
+                train_eps = list(range(es.num_episodes))
+        else:
+            train_eps = rundir.split[0]
         z_rep, a_rep = encode_windows(
             model, replay_path, length, cfg.replay_windows, train_eps, cfg.seed
         )
@@ -355,62 +347,47 @@ def _fit(
     log_path: Path,
     progress: bool,
 ) -> None:
-    """AdamW on the predictor only; each batch mixes memory and rehearsal windows."""
-    from amiwm.training.trainer import step_generator
-
+    """The training loop on the predictor only; each batch mixes memory and rehearsal
+    windows of latents (the frozen encoder made them once)."""
     if not len(z_mem):
         raise AmiError("no memory windows left to train on (all episodes held out?)")
     model.encoder.requires_grad_(False)
     model.predictor.train()
     params = list(model.predictor.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    n_rep = 0 if z_rep is None else int(round(cfg.replay_fraction * cfg.batch_size))
-    n_mem = max(1, cfg.batch_size - n_rep)
-    zm, am = torch.from_numpy(z_mem), model._actions(torch.from_numpy(_acts(model, a_mem)))
-    if z_rep is not None and a_rep is not None:
-        zr, ar = torch.from_numpy(z_rep), model._actions(torch.from_numpy(_acts(model, a_rep)))
-    bar = _progress(progress)
-    with bar, log_path.open("w") as log:
-        task = bar.add_task("learn", total=cfg.steps, loss=float("nan"))
-        for step in range(cfg.steps):
-            g = step_generator(cfg.seed, step)
-            i = torch.randint(len(zm), (n_mem,), generator=g)
-            z, a = zm[i], am[i]
-            if n_rep:
-                j = torch.randint(len(zr), (n_rep,), generator=g)
-                z, a = torch.cat([z, zr[j]]), torch.cat([a, ar[j]])
-            lr = _lr(step, cfg)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            loss = _loss(model, z, a, cfg.rollout_weight)
-            if not torch.isfinite(loss):
-                raise AmiError(f"loss became {loss.item()} at step {step + 1}; lower --lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            bar.update(task, completed=step + 1, loss=loss.item())
-            if (step + 1) % 10 == 0 or step + 1 == cfg.steps:
-                log.write(json.dumps({"step": step + 1, "lr": lr, "loss": loss.item()}) + "\n")
-
-
-def _lr(step: int, cfg: LearnConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, frac))))
-
-
-def _progress(enabled: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.5f}"),
-        disable=not enabled,
+    n_rep = (
+        0 if z_rep is None or a_rep is None else int(round(cfg.replay_fraction * cfg.batch_size))
     )
+    n_mem = max(1, cfg.batch_size - n_rep)
+    zm, am = torch.from_numpy(z_mem), torch.from_numpy(_acts(model, a_mem))
+    if n_rep and z_rep is not None and a_rep is not None:
+        zr, ar = torch.from_numpy(z_rep), torch.from_numpy(_acts(model, a_rep))
+
+    def draw(step: int) -> tuple[torch.Generator, Batch]:
+        g = step_generator(cfg.seed, step)
+        i = torch.randint(len(zm), (n_mem,), generator=g)
+        z, a = zm[i], am[i]
+        if n_rep:
+            j = torch.randint(len(zr), (n_rep,), generator=g)
+            z, a = torch.cat([z, zr[j]]), torch.cat([a, ar[j]])
+        return g, {"latents": z, "actions": a}
+
+    tc = TrainConfig(rollout_weight=cfg.rollout_weight)
+    loop = Loop(
+        step_loss=lambda batch, g: latent_prediction_loss(model, batch, tc, None),
+        params=params,
+        optimizer=torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0),
+        draw=draw,
+        total=cfg.steps,
+        lr=cfg.lr,
+        warmup=cfg.warmup_steps,
+        grad_clip=cfg.grad_clip,
+        frames=lambda b: b["latents"].shape[0] * b["latents"].shape[1],
+    )
+    metrics = MetricsSink(log_path)
+    try:
+        run_loop(loop, metrics=metrics, progress=progress, description="learn")
+    finally:
+        metrics.close()
 
 
 # ---------------------------------------------------------------------------- memorize
@@ -426,9 +403,6 @@ def memorize(
 ) -> int:
     """Encode every episode of an episode store into the memory store `memory` (created if
     needed); ``frame_ref`` is the row of each frame in `episodes_path`. Returns records added."""
-    from amiwm.data.store import EpisodeStore
-    from amiwm.data.windows import context_windows
-
     path = Path(episodes_path)
     cfg = model.config
     added = 0

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from amiwm.config import ModelConfig
-from amiwm.training.distributed import BatchNorm1d
+from amiwm.nn import BatchNorm1d
 
 
 def projector(in_dim: int, latent_dim: int, hidden: int = 512) -> nn.Sequential:
@@ -113,6 +113,7 @@ class TemporalEncoder(nn.Module):
 
 
 def build_encoder(cfg: ModelConfig) -> nn.Module:
+    name = cfg.resolved_encoder()
     if cfg.modality == "frames":
-        return ViTEncoder(cfg) if cfg.encoder == "vit" else ConvEncoder(cfg)
-    return TemporalEncoder(cfg) if cfg.encoder == "temporal" else MLPEncoder(cfg)
+        return ViTEncoder(cfg) if name == "vit" else ConvEncoder(cfg)
+    return TemporalEncoder(cfg) if name == "temporal" else MLPEncoder(cfg)

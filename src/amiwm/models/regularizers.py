@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from amiwm.training.distributed import global_count, global_sum, is_distributed
+from amiwm.nn import global_count, global_sum, is_distributed
 
 
 class SIGReg(nn.Module):

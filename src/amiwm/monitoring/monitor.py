@@ -19,6 +19,7 @@ from scipy.signal import lfilter
 from amiwm.data.formats import BadRow
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
+from amiwm.rundir import RunDir
 
 Run = tuple[np.ndarray, np.ndarray | None]  # healthy rows (T, D) and actions (T, A) or None
 
@@ -360,20 +361,9 @@ def table_runs(table: Any) -> list[Run]:
 def training_runs(checkpoint: Path, most: int = 40) -> tuple[list[Run], list[Run]]:
     """Healthy runs from the data a checkpoint was trained on: up to `most` training episodes
     (to fit the readout) and the held-out validation episodes (to set the threshold)."""
-    from amiwm.data.store import EpisodeStore
-    from amiwm.data.windows import split_episodes
-    from amiwm.training.trainer import training_store
-
-    path, run = training_store(checkpoint)
-    train = run.train
-    if not path.is_file():
-        raise AmiError(
-            f"the training data of {checkpoint} ({path}) is not here to calibrate on; "
-            "pass --calibrate FILE (normal operation)"
-        )
-    with EpisodeStore(path) as store:
-        n = store.num_episodes
-    fit, val = split_episodes(n, train.val_fraction, train.seed)
+    run = RunDir(checkpoint)
+    path = run.require_training_data("to calibrate on", "--calibrate FILE (normal operation)")
+    fit, val = run.split
     step = max(1, len(fit) // most)
     return store_runs(path, fit[::step][:most]), store_runs(path, val or fit)
 

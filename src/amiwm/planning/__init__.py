@@ -1,6 +1,6 @@
 """Planners that minimise a batched objective over action sequences, and latent costs.
 
-Objective: actions (N, H, A) -> costs (N,). Continuous planners: make_planner("cem" | "mppi" |
+ActionCost: actions (N, H, A) -> costs (N,). Continuous planners: make_planner("cem" | "mppi" |
 "gd") or the classes directly; DiscretePlanner takes a table of named action values.
 Submodules are imported lazily so `import amiwm.planning` stays cheap.
 """
@@ -25,7 +25,7 @@ _APPLICABLE = {
 }
 
 _EXPORTS = {
-    "Objective": "amiwm.planning.base",
+    "ActionCost": "amiwm.planning.base",
     "Planner": "amiwm.planning.base",
     "PlanResult": "amiwm.planning.base",
     "shift_plan": "amiwm.planning.base",

@@ -12,7 +12,7 @@ import torch
 
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
-from amiwm.planning.base import Planner, PlanResult, shift_plan
+from amiwm.planning.base import Decision, Planner, PlanResult, shift_plan
 from amiwm.planning.costs import final_distance, summed_distance
 
 if TYPE_CHECKING:
@@ -33,13 +33,8 @@ class WorldModelAgent:
     of remembered latent states) far goals are reached through subgoals found on the graph.
     Costs: "final" (latent distance to the goal at the last step) or "summed" (over the horizon).
 
-    With `remember(memory)` every transition the agent lives through (latent, action, next
-    latent, episode, time) is appended to a persistent `MemoryStore`, episode numbers continuing
-    after the store's last, so experience accumulates across sessions.
-
-    Sensor models whose observation is a window of rows also take one row (D,) at a time: the
-    agent keeps the window itself (reset() clears it). A goal row (e.g. a plant's steady-state
-    readings at a setpoint) means "stay there": it is repeated over the window.
+    Wrappers (amiwm.planning.wrappers) add the rest: `RowWindow` feeds a sensor model one row
+    at a time, `Recorder` appends every transition to a persistent memory store.
     """
 
     def __init__(
@@ -83,9 +78,6 @@ class WorldModelAgent:
         self.data: Path | None = None  # episode store the graph was built from, if any
         self.seed = seed
         self.plan_ms: list[float] = []
-        self.memory = None
-        self._episode = 0
-        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -95,45 +87,13 @@ class WorldModelAgent:
         self._queue: list[int] = []
         self.last_plan: PlanResult | None = None
         self.subgoal: torch.Tensor | None = None
-        self._ctx: torch.Tensor | None = None
-        self._rows: list[torch.Tensor] = []
+        self._imagined: torch.Tensor | None = None
         self.generator = torch.Generator().manual_seed(self.seed)
-        if self._last is not None or getattr(self, "_t", 0):
-            self._episode += 1  # the next episode in memory
-        self._last, self._t = None, 0
-
-    def remember(self, memory) -> None:
-        """Record every transition from now on into `memory` (an amiwm.memory.MemoryStore)."""
-        h = memory.header
-        if h.latent_dim != self.model.config.latent_dim or h.action_dim != len(self.low):
-            raise AmiError(
-                f"memory {memory.path} holds latents {h.latent_dim} / actions {h.action_dim}; "
-                f"this model has {self.model.config.latent_dim} / {len(self.low)}"
-            )
-        episodes = memory.episodes()
-        self.memory = memory
-        self._episode = int(episodes.max()) + 1 if len(episodes) else 0
-        self._last, self._t = None, 0
-
-    def _row_window(self, x: torch.Tensor, remember: bool) -> torch.Tensor | None:
-        """A window (context, D) for one sensor row, or None if `x` is not one row."""
-        cfg = self.model.config
-        c = cfg.rows_per_obs
-        if c == 1 or tuple(x.shape) != (cfg.obs_shape[-1],):
-            return None
-        if not remember:
-            return x.float().expand(c, -1)
-        rows = (self._rows or [x.float()] * c) + [x.float()]
-        self._rows = rows[-c:]
-        return torch.stack(self._rows)
 
     @torch.no_grad()
     def encode_goal(self, goal: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A goal observation or a goal latent (D,) -> goal latent (D,)."""
         g = torch.as_tensor(goal)
-        window = self._row_window(g, remember=False)
-        if window is not None:
-            return self.model.encode(window[None])[0]
         if g.ndim == 1 and g.shape[0] == self.model.config.latent_dim and g.is_floating_point():
             return g.float()
         return self.model.encode(g[None])[0]
@@ -141,10 +101,7 @@ class WorldModelAgent:
     @property
     def last_imagined(self) -> torch.Tensor | None:
         """Latents (H, D) the model imagines for the current plan (for drawing and debugging)."""
-        if self._plan is None:
-            return None
-        with torch.no_grad():
-            return self.model.rollout_latents(self._ctx, self._plan[None])[0]
+        return self._imagined
 
     @classmethod
     def from_checkpoint(
@@ -209,28 +166,22 @@ class WorldModelAgent:
 
         return probe
 
+    def act(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor) -> Decision:
+        """The next action, the plan's imagined latents, the subgoal and the planning time."""
+        planned = None
+        if not self._queue:
+            self.plan(observation, goal)
+            planned = self.plan_ms[-1]
+        i = self._queue.pop(0)
+        vector = self._plan[i].numpy().astype(np.float32)
+        if self.action_names is not None and self._indices is not None:
+            name = self.action_names[int(self._indices[i])]
+            return Decision(name, self._imagined, self.subgoal, planned, action_vector=vector)
+        return Decision(vector, self._imagined, self.subgoal, planned)
+
     def choose_action(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor):
         """The next action (a float32 array, or a name for named actions)."""
-        x = torch.as_tensor(observation)
-        window = self._row_window(x, remember=True)
-        obs = x if window is None else window
-        if not self._queue:
-            self.plan(obs, goal)
-        i = self._queue.pop(0)
-        if self.memory is not None:
-            self._record(obs, self._plan[i])
-        if self.action_names is not None and self._indices is not None:
-            return self.action_names[int(self._indices[i])]
-        return self._plan[i].numpy().astype(np.float32)
-
-    @torch.no_grad()
-    def _record(self, obs: torch.Tensor, action: torch.Tensor) -> None:
-        z = self.model.encode(obs[None])[0].float()
-        if self._last is not None:
-            z0, a0 = self._last
-            self.memory.append(z0.numpy(), a0.numpy(), z.numpy(), self._episode, self._t - 1)
-        self._last = (z, action.detach().float().clone())
-        self._t += 1
+        return self.act(observation, goal).action
 
     def plan(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor) -> PlanResult:
         """Plan `horizon` actions from the observation toward the goal; queue the first ones."""
@@ -256,8 +207,9 @@ class WorldModelAgent:
             objective, self.horizon, self.low, self.high, init, self.generator
         )
         self._plan, self._indices = result.actions.clone(), result.indices
-        self._ctx = ctx
         self._queue = list(range(self.replan_every))
         self.last_plan = result
         self.plan_ms.append(1000 * (time.perf_counter() - t0))
+        with torch.no_grad():
+            self._imagined = self.model.rollout_latents(ctx, self._plan[None])[0]
         return result

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
 from amiwm.errors import AmiError
 
-Objective = Callable[[torch.Tensor], torch.Tensor]
-"""Batched objective: action sequences (N, H, A) -> costs (N,); differentiable for `gd`."""
+ActionCost = Callable[[torch.Tensor], torch.Tensor]
+"""Batched cost of action sequences (N, H, A) -> costs (N,); differentiable for `gd`."""
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Planner(Protocol):
 
     def plan(
         self,
-        objective: Objective,
+        objective: ActionCost,
         horizon: int,
         low: torch.Tensor,
         high: torch.Tensor,
@@ -126,3 +126,31 @@ def shift_plan(plan: torch.Tensor, k: int, fill: Literal["last", "zero"] = "last
     k = min(k, h)
     pad = plan[-1:].expand(k, -1) if fill == "last" else plan.new_zeros(k, plan.shape[1])
     return torch.cat([plan[k:], pad])
+
+
+@dataclass
+class Decision:
+    """What an agent did at one step: the action (an array, or a name for named actions), the
+    latents it imagined for its current plan (H, D), its current subgoal latent (D,), the time
+    it spent planning at this step (None when it executed a queued action) and, for a named
+    action, its vector."""
+
+    action: Any
+    imagined: torch.Tensor | None = None
+    subgoal: torch.Tensor | None = None
+    plan_ms: float | None = None
+    action_vector: Any = None  # set for a named action
+
+    @property
+    def vector(self) -> Any:
+        """The action as a vector (what the environment and memory receive)."""
+        return self.action if self.action_vector is None else self.action_vector
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """A goal-reaching agent: `reset()` at the start of every episode, then `act` per step."""
+
+    def reset(self) -> None: ...
+
+    def act(self, observation: Any, goal: Any) -> Decision: ...

@@ -9,7 +9,7 @@ import torch
 
 from amiwm.errors import AmiError
 from amiwm.planning.base import (
-    Objective,
+    ActionCost,
     PlanResult,
     check_costs,
     check_positive,
@@ -17,8 +17,8 @@ from amiwm.planning.base import (
     prepare,
 )
 
-BatchObjective = Callable[[torch.Tensor], torch.Tensor]
-"""Objective of P problems at once: candidates (P, N, H, A) -> costs (P, N)."""
+BatchActionCost = Callable[[torch.Tensor], torch.Tensor]
+"""The action cost of P problems at once: candidates (P, N, H, A) -> costs (P, N)."""
 
 
 class CEMPlanner:
@@ -56,7 +56,7 @@ class CEMPlanner:
 
     def plan(
         self,
-        objective: Objective,
+        objective: ActionCost,
         horizon: int,
         low: torch.Tensor,
         high: torch.Tensor,
@@ -73,7 +73,7 @@ class CEMPlanner:
 
     def plan_batch(
         self,
-        objective: BatchObjective,
+        objective: BatchActionCost,
         problems: int,
         horizon: int,
         low: torch.Tensor,

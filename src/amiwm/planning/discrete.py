@@ -7,7 +7,7 @@ import math
 import torch
 
 from amiwm.errors import AmiError
-from amiwm.planning.base import Objective, PlanResult, check_costs, check_positive, check_sampling
+from amiwm.planning.base import ActionCost, PlanResult, check_costs, check_positive, check_sampling
 
 
 class DiscretePlanner:
@@ -61,7 +61,7 @@ class DiscretePlanner:
 
     def plan(
         self,
-        objective: Objective,
+        objective: ActionCost,
         horizon: int,
         low: torch.Tensor | None = None,
         high: torch.Tensor | None = None,
@@ -79,7 +79,7 @@ class DiscretePlanner:
     def _result(self, idx: torch.Tensor, cost: float, history: list[float]) -> PlanResult:
         return PlanResult(self.values[idx], cost, history, idx)
 
-    def _exhaustive(self, objective: Objective, horizon: int) -> PlanResult:
+    def _exhaustive(self, objective: ActionCost, horizon: int) -> PlanResult:
         if horizon not in self._all:
             k = self.values.shape[0]
             codes = torch.arange(k**horizon, device=self.values.device)[:, None]
@@ -107,7 +107,7 @@ class DiscretePlanner:
 
     def _cem(
         self,
-        objective: Objective,
+        objective: ActionCost,
         horizon: int,
         init: torch.Tensor | None,
         generator: torch.Generator | None,

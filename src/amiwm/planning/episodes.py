@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from amiwm.envs.policies import RandomPolicy
 from amiwm.errors import AmiError
+from amiwm.planning.base import Agent, Decision
 
 
 @dataclass
@@ -56,14 +58,14 @@ def sample_task(
 
 def run_episode(
     env: Any,
-    act: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    agent: Agent,
     *,
     seed: int,
     options: dict | None = None,
-    reset: Callable[[], None] | None = None,
-    record: Callable[[], dict[str, Any]] | None = None,
+    record: Callable[[Decision], dict[str, Any]] | None = None,
 ) -> EpisodeResult:
-    """One episode: `act(observation, goal_observation)` until success or the time limit."""
+    """One episode of `agent` toward the env's goal observation, until success or the time
+    limit; with `record`, keep frames, positions and `record(decision)` overlays per step."""
     u = env.unwrapped
     if not hasattr(u, "goal_observation"):
         raise AmiError(
@@ -72,21 +74,22 @@ def run_episode(
         )
     obs, info = env.reset(seed=seed, options=options)
     goal = u.goal_observation()
-    if reset is not None:
-        reset()
+    agent.reset()
     out = EpisodeResult(False, 0, [], goal=np.asarray(info.get("goal")))
     keep = record is not None
     if keep:
         out.frames.append(obs)
         out.positions.append(np.asarray(info["pos"]))
     while True:
-        action = act(obs, goal)
-        obs, _, terminated, truncated, info = env.step(action)
+        decision = agent.act(obs, goal)
+        if decision.plan_ms is not None:
+            out.plan_ms.append(decision.plan_ms)
+        obs, _, terminated, truncated, info = env.step(decision.vector)
         out.steps += 1
         if keep:
             out.frames.append(obs)
             out.positions.append(np.asarray(info["pos"]))
-            out.overlays.append(record())
+            out.overlays.append(record(decision))
         if terminated or truncated:
             out.success = bool(info.get("is_success", terminated))
             break
@@ -148,7 +151,7 @@ def write_gif(result: EpisodeResult, path: Path, scale: int = 4, fps: int = 10) 
 
 
 def evaluate(
-    agent: Any,
+    agent: Agent,
     env: Any,
     episodes: int,
     seed: int = 0,
@@ -157,34 +160,26 @@ def evaluate(
     probe: Callable[[Any], np.ndarray] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Run `episodes` goal-reaching episodes with `agent` (a WorldModelAgent or any object with
-    choose_action/reset) and summarise them; optionally write the first episode as a GIF."""
+    """Run `episodes` goal-reaching episodes with `agent` and summarise them; optionally write
+    the first episode as a GIF (`probe` maps latents to positions to draw plans and subgoals)."""
     from rich.progress import track
 
     rng = np.random.default_rng(seed)
     results = []
+
+    def overlay(d: Decision) -> dict[str, Any]:
+        return {
+            "plan": probe(d.imagined) if probe and d.imagined is not None else None,
+            "subgoal": probe(d.subgoal[None])[0] if probe and d.subgoal is not None else None,
+        }
+
     for i in track(range(episodes), description="eval", disable=not progress):
         options = sample_task(env, rng, distance)
-        before = len(getattr(agent, "plan_ms", []))
-
-        def overlay() -> dict[str, Any]:
-            plan = getattr(agent, "last_imagined", None)
-            sub = getattr(agent, "subgoal", None)
-            return {
-                "plan": probe(plan) if probe and plan is not None else None,
-                "subgoal": probe(sub[None])[0] if probe and sub is not None else None,
-            }
-
+        first = bool(video) and i == 0
         r = run_episode(
-            env,
-            agent.choose_action,
-            seed=seed + i,
-            options=options,
-            reset=agent.reset,
-            record=overlay if (video and i == 0) else None,
+            env, agent, seed=seed + i, options=options, record=overlay if first else None
         )
-        r.plan_ms = list(getattr(agent, "plan_ms", [])[before:])
-        if video and i == 0:
+        if first:
             write_gif(r, video)
             r.frames.clear()
         results.append(r)
@@ -192,16 +187,21 @@ def evaluate(
 
 
 class RandomAgent:
-    """Baseline: uniform random actions, goal ignored (a fresh random stream every episode)."""
+    """The random baseline: uniform actions from the action space (envs' RandomPolicy), goal
+    ignored, a fresh random stream every episode."""
 
     def __init__(self, action_space: Any, seed: int = 0) -> None:
-        self.space = action_space
-        self.seed = seed
-        self.episodes = 0
+        self.space, self.seed, self.episodes = action_space, seed, 0
+        self.policy: RandomPolicy | None = None
 
     def reset(self) -> None:
-        self.space.seed(self.seed + self.episodes)
+        self.policy = RandomPolicy(self.space, self.seed + self.episodes)
         self.episodes += 1
 
-    def choose_action(self, observation: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        return self.space.sample()
+    def act(self, observation: Any, goal: Any) -> Decision:
+        if self.policy is None:
+            self.reset()
+        return Decision(self.policy(observation, {}))
+
+    def choose_action(self, observation: Any, goal: Any) -> np.ndarray:
+        return self.act(observation, goal).action

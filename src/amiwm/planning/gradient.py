@@ -7,7 +7,7 @@ import math
 import torch
 
 from amiwm.errors import AmiError
-from amiwm.planning.base import Objective, PlanResult, check_costs, check_positive, prepare
+from amiwm.planning.base import ActionCost, PlanResult, check_costs, check_positive, prepare
 
 
 class GradientPlanner:
@@ -41,7 +41,7 @@ class GradientPlanner:
 
     def plan(
         self,
-        objective: Objective,
+        objective: ActionCost,
         horizon: int,
         low: torch.Tensor,
         high: torch.Tensor,

@@ -26,6 +26,7 @@ from torch import nn
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 from amiwm.planning.agent import DEFAULT_BUDGET, WorldModelAgent
+from amiwm.planning.base import Decision, PlanResult, shift_plan
 from amiwm.planning.costs import summed_distance
 from amiwm.planning.graph import LatentGraph
 
@@ -214,6 +215,15 @@ class HierarchicalAgent:
     def last_imagined(self) -> torch.Tensor | None:
         return self.low.last_imagined
 
+    @property
+    def model(self) -> WorldModel:
+        return self.low.model
+
+    @property
+    def last_plan(self) -> PlanResult | None:
+        """The low level's latest plan toward the subgoal."""
+        return self.low.last_plan
+
     @torch.no_grad()
     def choose_subgoal(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """The subgoal latent (D,) for latent z (D,) and goal latent (D,)."""
@@ -228,15 +238,15 @@ class HierarchicalAgent:
 
         init = None
         if self.high_plan is not None:
-            from amiwm.planning.base import shift_plan
-
             init = shift_plan(self.high_plan, 1)
         res = self.planner.plan(objective, h, self.low.low, self.low.high, init, self.generator)
         self.high_plan = res.actions.clone()
         self.imagined_high = macro.rollout(z[None], self.high_plan[None])[0]
         return self.imagined_high[0]
 
-    def choose_action(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor):
+    def act(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor) -> Decision:
+        """The low level's next action toward the current subgoal (replanned every `every`
+        steps); plan_ms is the whole step's planning time (high + low)."""
         t0 = time.perf_counter()
         if self.subgoal is None or self._age >= self.every:
             with torch.no_grad():
@@ -245,9 +255,12 @@ class HierarchicalAgent:
             self.subgoal = self.choose_subgoal(z, g)
             self._age = 0
         self._age += 1
-        action = self.low.choose_action(observation, self.subgoal)
+        low = self.low.act(observation, self.subgoal)
         self.plan_ms.append(1000 * (time.perf_counter() - t0))
-        return action
+        return Decision(low.action, low.imagined, self.subgoal, self.plan_ms[-1])
+
+    def choose_action(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor):
+        return self.act(observation, goal).action
 
     @classmethod
     def from_checkpoint(
@@ -312,25 +325,3 @@ class HierarchicalAgent:
     @property
     def data(self) -> Path | None:
         return self.low.data
-
-
-def agent_from_args(args: Any) -> HierarchicalAgent:
-    """The hierarchical agent of `ami-cli eval/plan --planner hierarchical` (CEM at both levels;
-    the episode store is --graph-data or the checkpoint's training data)."""
-    from amiwm.training.trainer import training_store
-
-    data = args.graph_data
-    if data is None:
-        dataset, _ = training_store(args.checkpoint)
-        data = dataset if dataset.is_file() else None
-    return HierarchicalAgent.from_checkpoint(
-        args.checkpoint,
-        getattr(args, "high", "graph"),
-        data=data,
-        samples=args.samples,
-        elites=args.elites,
-        iterations=args.iterations,
-        horizon=args.horizon,
-        seed=args.seed,
-        compile=getattr(args, "compile", False),
-    )

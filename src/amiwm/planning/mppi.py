@@ -7,7 +7,7 @@ import math
 import torch
 
 from amiwm.planning.base import (
-    Objective,
+    ActionCost,
     PlanResult,
     check_costs,
     check_positive,
@@ -55,7 +55,7 @@ class MPPIPlanner:
 
     def plan(
         self,
-        objective: Objective,
+        objective: ActionCost,
         horizon: int,
         low: torch.Tensor,
         high: torch.Tensor,

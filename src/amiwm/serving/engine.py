@@ -22,6 +22,7 @@ from amiwm.models.world_model import WorldModel
 from amiwm.planning.agent import DEFAULT_BUDGET
 from amiwm.planning.cem import CEMPlanner
 from amiwm.planning.costs import final_distance
+from amiwm.rundir import RunDir
 
 if TYPE_CHECKING:
     from amiwm.planning.graph import LatentGraph
@@ -59,13 +60,11 @@ class Engine:
     def load(cls, checkpoint: str | Path, *, graph: bool = True) -> Engine:
         """Load a checkpoint (safetensors + JSON). With `graph`, build the subgoal graph from
         the checkpoint's own training store when that is a readable file."""
-        from amiwm.training.trainer import training_store
-
         model = WorldModel.from_pretrained(checkpoint)
         latent_graph = None
         if graph and model.config.action_conditioning and model.config.action_dim >= 1:
-            dataset, _ = training_store(checkpoint)
-            if dataset.is_file():
+            dataset = RunDir(checkpoint).training_data
+            if dataset is not None:
                 from amiwm.planning.graph import LatentGraph
 
                 try:

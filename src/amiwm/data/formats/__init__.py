@@ -8,11 +8,10 @@ live monitoring. Errors name the file, row and column.
 from amiwm.data.formats.cmapss import COLUMNS as CMAPSS_COLUMNS
 from amiwm.data.formats.cmapss import read_rul
 from amiwm.data.formats.columns import MISSING_POLICIES
-from amiwm.data.formats.reader import KINDS, parse_spec, read_sensors
+from amiwm.data.formats.reader import read_sensors
 from amiwm.data.formats.stream import BadRow, Row, RowStream, stream_rows
 from amiwm.data.formats.table import (
     SensorTable,
-    channel_stats,
     cut_units,
     drop_constant,
     row_rul,
@@ -20,16 +19,13 @@ from amiwm.data.formats.table import (
 
 __all__ = [
     "CMAPSS_COLUMNS",
-    "KINDS",
     "MISSING_POLICIES",
     "BadRow",
     "Row",
     "RowStream",
     "SensorTable",
-    "channel_stats",
     "cut_units",
     "drop_constant",
-    "parse_spec",
     "read_rul",
     "read_sensors",
     "row_rul",

@@ -34,22 +34,6 @@ def defaults(
     }
 
 
-def looks_like_cmapss(path: Path) -> bool:
-    """True when the first non-blank line of ``path`` holds exactly 26 numbers."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.split()
-                if parts:
-                    if len(parts) != len(COLUMNS):
-                        return False
-                    [float(p) for p in parts]
-                    return True
-    except (OSError, ValueError):
-        return False
-    return False
-
-
 def read_rul(path: str | os.PathLike[str], units: int | None = None) -> np.ndarray:
     """True RUL per test unit (int64, unit order) from a C-MAPSS ``RUL_FD00x.txt`` file.
 

@@ -1,52 +1,12 @@
-"""Source specs (``cmapss:PATH``, ``csv:PATH``, ``parquet:PATH`` or a plain path) and reading."""
+"""Read a whole sensor table named by a dataset spec (see amiwm.data.spec)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from amiwm.data.formats.cmapss import looks_like_cmapss
 from amiwm.data.formats.columns import check_missing
 from amiwm.data.formats.table import SensorTable
-from amiwm.errors import AmiError
-
-KINDS = ("cmapss", "csv", "parquet")
-_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def parse_spec(spec: str, kind: str | None = None) -> tuple[str, str]:
-    """``(kind, path)`` of a source spec; ``kind`` (if given) overrides inference.
-
-    A plain path is read by suffix (.csv, .parquet/.pq); a .txt file holding 26 numbers per
-    line is C-MAPSS. ``-`` is stdin and needs a kind (``csv:-``, ``cmapss:-``).
-    """
-    prefix, sep, rest = str(spec).partition(":")
-    found, path = (prefix.lower(), rest) if sep and prefix.lower() in KINDS else (None, str(spec))
-    if kind is not None:
-        kind = kind.lower()
-        if kind not in KINDS:
-            raise AmiError(f"unknown data format {kind!r}; use one of {', '.join(KINDS)}")
-        if found is not None and found != kind:
-            raise AmiError(f"{spec}: the prefix says {found} but the format given is {kind}")
-        found = kind
-    if not path:
-        raise AmiError(f"{spec!r}: no file path; write e.g. csv:data.csv or csv:- for stdin")
-    if found is not None:
-        return found, path
-    if path == "-":
-        raise AmiError("reading stdin needs a format: write csv:- or cmapss:- (or pass --format)")
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix in _SUFFIXES:
-        return _SUFFIXES[suffix], path
-    if not p.exists():
-        raise AmiError(f"{path}: no such file")
-    if suffix == ".txt" and looks_like_cmapss(p):
-        return "cmapss", path
-    raise AmiError(
-        f"{path}: cannot tell its format; prefix it with cmapss:, csv: or parquet: "
-        "(e.g. cmapss:train_FD001.txt)"
-    )
+from amiwm.data.spec import DatasetSpec
 
 
 def read_sensors(
@@ -70,7 +30,8 @@ def read_sensors(
     first appearance and sorted by time; ``table.notes`` says what was changed.
     """
     check_missing(missing)
-    kind, path = parse_spec(spec)
+    table = DatasetSpec.parse(spec).require_table()
+    kind, path = table.kind, table.path
     opts = {
         "time_col": time_col,
         "group_col": group_col,

@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from amiwm.data.formats.columns import BadCell, Plan, check_missing
-from amiwm.data.formats.reader import parse_spec
 from amiwm.data.formats.text import Records, open_text, source_name, text_plan, unreadable
+from amiwm.data.spec import DatasetSpec
 
 
 class Row(NamedTuple):
@@ -85,7 +85,8 @@ def stream_rows(
     count within the group when there is no time column).
     """
     check_missing(missing)
-    kind, path = parse_spec(source, kind)
+    table = DatasetSpec.parse(source, kind).require_table()
+    kind, path = table.kind, table.path
     opts = {
         "time_col": time_col,
         "group_col": group_col,

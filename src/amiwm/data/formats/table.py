@@ -178,12 +178,6 @@ class SensorTable:
         return Path(path)
 
 
-def channel_stats(table: SensorTable) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation over all rows (float64, shape (D,))."""
-    x = table.sensors.astype(np.float64)
-    return x.mean(0), x.std(0)
-
-
 def drop_constant(
     table: SensorTable, rel_tol: float = 1e-6, step_tol: float = 0.2
 ) -> tuple[SensorTable, list[str]]:

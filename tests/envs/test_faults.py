@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from amiwm.envs.faults import (
+    FAULT_KINDS,
+    RANDOM_RANGES,
+    SENSOR_FAULTS,
+    Fault,
+    SensorFaultStream,
+    inject,
+    random_fault,
+)
 from amiwm.errors import AmiError
-from amiwm.monitoring import FAULT_KINDS, SENSOR_FAULTS, Fault, SensorFaultStream, inject
-from amiwm.monitoring.faults import RANDOM_RANGES, random_fault
 
 NAMES = ["t2", "t24", "p30", "nf"]
 

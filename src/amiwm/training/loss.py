@@ -1,4 +1,4 @@
-"""The latent-state-prediction objective: teacher forcing + multi-step rollout + anti-collapse."""
+"""The latent-state-prediction loss: teacher forcing + multi-step rollout + anti-collapse."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 from amiwm.config import TrainConfig
 from amiwm.models.regularizers import SIGReg, VICReg
 from amiwm.models.world_model import WorldModel
-from amiwm.training.distributed import global_count, global_sum
+from amiwm.nn import global_std
 
 
 def build_regularizer(cfg: TrainConfig) -> nn.Module | None:
@@ -28,13 +28,15 @@ def latent_prediction_loss(
     target_encoder: nn.Module | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Loss terms for a batch of windows: obs (B, W, ...) and actions (B, W - 1, A).
+    """Loss terms for a batch of windows: obs (B, W, ...) or, with a frozen encoder, their
+    latents (B, W, D) under "latents"; actions (B, W - 1, A) in raw units.
 
     pred: teacher-forced next-latent MSE over the W - 1 transitions; rollout: MSE of the
     autoregressive rollout from the first latent over the same transitions; reg: the
     anti-collapse term on the latents of the batch.
     """
-    obs = batch["obs"]
+    given = batch.get("latents")
+    obs = batch["obs"] if given is None else given
     b, w = obs.shape[:2]
     actions = batch.get("actions")
     if actions is None:
@@ -42,7 +44,7 @@ def latent_prediction_loss(
     a = model._actions(actions)
     bf16 = cfg.precision == "bf16"
     with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
-        z = model.encode(obs)
+        z = model.encode(obs) if given is None else given
         if target_encoder is not None:
             with torch.no_grad():
                 x = model._obs(obs)
@@ -66,14 +68,7 @@ def latent_prediction_loss(
     return terms
 
 
-def global_std(x: torch.Tensor) -> torch.Tensor:
-    """Per-column standard deviation of rows (N, D) over every rank's rows."""
-    n = global_count(x.shape[0], x.device)
-    mean = global_sum(x.sum(0)) / n
-    return (global_sum((x - mean).square().sum(0)) / max(n - 1, 1)).sqrt()
-
-
-class Objective(nn.Module):
+class WorldModelLoss(nn.Module):
     """The loss as a module (what DistributedDataParallel wraps): batch, generator -> terms."""
 
     def __init__(

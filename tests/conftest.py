@@ -1,3 +1,5 @@
+"""Fixtures shared by every test package: tiny episode stores."""
+
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,10 @@ def make_store(
     actions: bool = True,
     nan_row: int | None = None,
 ) -> Path:
-    """A tiny frames store: a bright square that moves by the action each step."""
+    """A tiny frames store: a bright square that moves by the action each step (with its
+    position as the state); each episode's last action is padding (zero)."""
     rng = np.random.default_rng(0)
+    margin, clip, half = size // 4, size // 8, max(1, size // 16)
     with EpisodeWriter(
         path,
         obs_shape=(size, size, 3),
@@ -25,17 +29,17 @@ def make_store(
         attrs={"env_id": "synthetic"},
     ) as w:
         for _ in range(episodes):
-            pos = rng.uniform(8, size - 8, 2)
+            pos = rng.uniform(margin, size - margin, 2)
             obs, act, st = [], [], []
             for _t in range(length):
                 frame = np.zeros((size, size, 3), np.uint8)
                 x, y = pos.astype(int)
-                frame[y - 2 : y + 2, x - 2 : x + 2, 0] = 255
+                frame[y - half : y + half, x - half : x + half, 0] = 255
                 a = rng.uniform(-1, 1, 2).astype(np.float32)
                 obs.append(frame)
                 act.append(a)
                 st.append(pos.astype(np.float32).copy())
-                pos = np.clip(pos + a, 4, size - 4)
+                pos = np.clip(pos + a, clip, size - clip)
             act[-1] = np.zeros(2, np.float32)
             a_arr = np.stack(act)
             if nan_row is not None:

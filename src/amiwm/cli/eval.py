@@ -1,0 +1,146 @@
+"""`ami-cli eval`: goal-reaching success of a planning agent in an environment."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from amiwm.cli import Parser
+from amiwm.errors import AmiError
+
+
+def make_agent_from(args: argparse.Namespace, graph: bool = True):
+    from amiwm.planning.build import make_agent
+
+    latent_graph = None
+    if getattr(args, "graph_memory", None) is not None:
+        from amiwm.memory import MemoryStore
+
+        with MemoryStore(args.graph_memory, readonly=True) as memory:
+            latent_graph, _ = memory.reachability_graph()
+    return make_agent(
+        args.checkpoint,
+        args.planner,
+        high=args.high,
+        samples=args.samples,
+        elites=args.elites,
+        iterations=args.iterations,
+        horizon=args.horizon,
+        replan_every=args.replan_every,
+        cost=args.cost,
+        graph=graph,
+        graph_data=args.graph_data,
+        latent_graph=latent_graph,
+        seed=args.seed,
+        compile=args.compile,
+    )
+
+
+def planning_flags(q: Parser) -> None:
+    """Flags shared by eval and plan: checkpoint, planner, budget, graph."""
+    q.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run dir")
+    q.add_argument(
+        "--planner", default="cem", help="cem | mppi | gd | hierarchical (eval: also random)"
+    )
+    q.add_argument("--high", default="graph", help="hierarchical high level: graph | macro")
+    q.add_argument("--samples", type=int, help="candidate sequences per iteration")
+    q.add_argument("--elites", type=int, help="elites refit per iteration (cem, mppi)")
+    q.add_argument("--iterations", type=int, help="planner iterations per replanning step")
+    q.add_argument("--horizon", type=int, default=5, help="planned steps")
+    q.add_argument("--replan-every", type=int, default=1, help="executed steps per plan")
+    q.add_argument("--cost", default="final", help="final | summed latent distance to goal")
+    q.add_argument(
+        "--graph-data",
+        type=Path,
+        help="episode store for the latent subgoal graph (default: training data)",
+    )
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument(
+        "--compile", action="store_true", help="torch.compile the predictor (slow start)"
+    )
+
+
+def _remember(agent, args: argparse.Namespace):
+    """The agent recording into --memory (created if needed), and the store; or (agent, None)."""
+    if args.memory is None:
+        return agent, None
+    from amiwm.memory import MemoryStore, checkpoint_fingerprint
+    from amiwm.planning.wrappers import Recorder
+
+    cfg = agent.model.config
+    memory = MemoryStore.open_or_create(
+        args.memory,
+        cfg.latent_dim,
+        cfg.action_dim,
+        args.memory_capacity,
+        fingerprint=checkpoint_fingerprint(args.checkpoint),
+    )
+    return Recorder(agent, agent.model, memory), memory
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    import json
+
+    from amiwm.envs import make_env
+    from amiwm.planning.episodes import RandomAgent, evaluate
+
+    if args.episodes < 1:
+        raise AmiError(f"--episodes must be >= 1, got {args.episodes}")
+    env = make_env(args.env)
+    if args.planner == "random":
+        agent = RandomAgent(env.action_space, args.seed)
+    else:
+        agent = make_agent_from(args, graph=not args.no_graph)
+    agent, memory = _remember(agent, args) if args.planner != "random" else (agent, None)
+    probe = None
+    if args.video and args.planner != "random" and agent.data is not None:
+        probe = agent.position_probe(agent.data)
+    report = evaluate(
+        agent,
+        env,
+        args.episodes,
+        seed=args.seed,
+        distance=args.distance,
+        video=args.video,
+        probe=probe,
+        progress=not (args.json or args.quiet),
+    )
+    report.update(planner=args.planner, env=args.env, seed=args.seed)
+    if memory is not None:
+        report["memory"] = {"path": str(args.memory), "records": len(memory)}
+        memory.close()
+    if args.json:
+        print(json.dumps(report))
+        return
+    lo, hi = report["success_ci95"]
+    steps = report["mean_steps_to_goal"]
+    print(
+        f"success {report['success_rate']:.1%} ({report['successes']}/{report['episodes']}; "
+        f"95% CI {lo:.1%}-{hi:.1%})"
+    )
+    print(f"mean steps to goal {steps:.1f}" if steps is not None else "mean steps to goal -")
+    if report["plan_ms_median"] is not None:
+        print(
+            f"planning {report['plan_ms_median']:.1f} ms median, "
+            f"{report['plan_ms_p95']:.1f} ms p95 per replanning step"
+        )
+    if args.video:
+        print(f"video: {args.video}")
+    if memory is not None:
+        print(f"memory: {report['memory']['records']} transitions in {args.memory}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("eval", help="goal-reaching success of a planning agent")
+    planning_flags(e)
+    e.add_argument("--env", default="two-rooms")
+    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--distance", type=float, help="goal distance in steps (default: other room)")
+    e.add_argument("--no-graph", action="store_true", help="flat planning straight to the goal")
+    e.add_argument("--memory", type=Path, help="record every transition into this memory store")
+    e.add_argument("--memory-capacity", type=int, default=1_000_000, help="records kept")
+    e.add_argument("--graph-memory", type=Path, help="subgoal graph from a memory store")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--video", type=Path, help="write the first episode as a GIF")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval)

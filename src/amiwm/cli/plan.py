@@ -1,0 +1,39 @@
+"""`ami-cli plan`: plan actions from a start image toward a goal image."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from amiwm.cli.eval import make_agent_from, planning_flags
+from amiwm.errors import AmiError
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    import json
+
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for name in (args.obs, args.goal):
+        try:
+            images.append(np.array(Image.open(name).convert("RGB")))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise AmiError(f"cannot read image {name}: {exc}") from None
+    agent = make_agent_from(args, graph=args.graph_data is not None)
+    decision = agent.act(images[0], images[1])
+    result = agent.last_plan
+    print(
+        json.dumps(
+            {"actions": result.actions.tolist(), "cost": result.cost, "plan_ms": decision.plan_ms}
+        )
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pl = sub.add_parser("plan", help="plan actions from a start image to a goal image")
+    planning_flags(pl)
+    pl.add_argument("--obs", type=Path, required=True, help="start observation (PNG)")
+    pl.add_argument("--goal", type=Path, required=True, help="goal observation (PNG)")
+    pl.set_defaults(func=cmd_plan)

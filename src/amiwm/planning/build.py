@@ -1,0 +1,78 @@
+"""Build the agent a checkpoint plans with, deciding where its subgoal graph comes from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from amiwm.planning.agent import WorldModelAgent
+from amiwm.planning.base import Agent
+from amiwm.planning.hierarchical import HierarchicalAgent
+from amiwm.planning.wrappers import RowWindow
+from amiwm.rundir import RunDir
+
+if TYPE_CHECKING:
+    from amiwm.planning.graph import LatentGraph
+
+
+def graph_source(checkpoint: str | Path, graph_data: str | Path | None) -> Path | None:
+    """The episode store to build a subgoal graph from: `graph_data` when given, else the
+    checkpoint's training data when that is still here, else None (plan straight to the goal)."""
+    if graph_data is not None:
+        return Path(graph_data)
+    return RunDir(checkpoint).training_data
+
+
+def make_agent(
+    checkpoint: str | Path,
+    planner: str = "cem",
+    *,
+    high: str = "graph",
+    samples: int | None = None,
+    elites: int | None = None,
+    iterations: int | None = None,
+    horizon: int = 5,
+    replan_every: int = 1,
+    cost: str = "final",
+    graph: bool = True,
+    graph_data: str | Path | None = None,
+    latent_graph: LatentGraph | None = None,
+    seed: int = 0,
+    compile: bool = False,
+) -> Agent:
+    """The agent of `ami-cli eval`/`plan`: planner "hierarchical" (CEM at both levels, `high` =
+    "graph" or "macro") or a flat planner by name. A flat agent reaches far goals through a
+    subgoal graph: `latent_graph` when given (e.g. from a memory store), else one built from
+    `graph_source(checkpoint, graph_data)`; `graph=False` plans straight to the goal. A sensor
+    model that encodes windows of rows takes one row at a time (RowWindow)."""
+    budget = {"samples": samples, "elites": elites, "iterations": iterations}
+    if planner == "hierarchical":
+        agent: Agent = HierarchicalAgent.from_checkpoint(
+            checkpoint,
+            high,
+            data=graph_source(checkpoint, graph_data),
+            horizon=horizon,
+            seed=seed,
+            compile=compile,
+            **budget,
+        )
+        return _rows_in(agent)
+    data = graph_source(checkpoint, graph_data) if graph and latent_graph is None else None
+    flat = WorldModelAgent.from_checkpoint(
+        checkpoint,
+        planner,
+        horizon=horizon,
+        replan_every=replan_every,
+        cost=cost,
+        graph_data=data,
+        seed=seed,
+        compile=compile,
+        **budget,
+    )
+    if latent_graph is not None:
+        flat.graph = latent_graph
+    return _rows_in(flat)
+
+
+def _rows_in(agent: WorldModelAgent | HierarchicalAgent) -> Agent:
+    return RowWindow(agent, agent.model) if agent.model.config.rows_per_obs > 1 else agent

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from amiwm.cli import Parser
+from amiwm.cli.train import add_corpus_flags
 
 
 def cmd_collect(args: argparse.Namespace) -> None:
@@ -25,11 +26,21 @@ def cmd_collect(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
-def cmd_data_inspect(args: argparse.Namespace) -> None:
+def cmd_data_inspect(args: argparse.Namespace) -> int | None:
+    from amiwm.data.formats.corpus import is_corpus_spec
     from amiwm.data.store import EpisodeStore, format_summary
 
-    with EpisodeStore(args.path) as store:
+    if is_corpus_spec(args.path):  # a robot corpus, before any import
+        from amiwm.data.formats.corpus import describe_corpus, format_corpus
+        from amiwm.data.formats.folders import ArrayKeys
+
+        keys = ArrayKeys(args.frames_key, args.actions_key, args.state_key, args.episodes_key)
+        info = describe_corpus(args.path, args.camera, keys)
+        print(format_corpus(info))
+        return 1 if info["problems"] else None
+    with EpisodeStore(Path(args.path)) as store:
         print(format_summary(store.summary()))
+    return None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("data", help="inspect episode stores")
     dsub = d.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=Parser)
-    i = dsub.add_parser("inspect", help="print a summary of an episode store")
-    i.add_argument("path", type=Path)
+    i = dsub.add_parser(
+        "inspect", help="print a summary of an episode store or a robot corpus folder"
+    )
+    i.add_argument("path", help="episode store (.h5), or a corpus folder / lerobot:DIR, ...")
+    add_corpus_flags(i, import_flags=False)
     i.set_defaults(func=cmd_data_inspect)

@@ -44,8 +44,18 @@ SENSOR_SPECS = ("cmapss:", "csv:", "parquet:")
 
 def resolve_spec(spec: str) -> str:
     """A dataset spec with its path made absolute (checkpoints name their data unambiguously)."""
-    kind, sep, path = spec.partition(":") if spec.startswith(SENSOR_SPECS) else ("", "", spec)
+    from amiwm.data.formats.corpus import CORPUS_PREFIXES
+
+    prefixed = spec.startswith(SENSOR_SPECS + CORPUS_PREFIXES)
+    kind, sep, path = spec.partition(":") if prefixed else ("", "", spec)
     return f"{kind}{sep}{Path(path).resolve()}"
+
+
+def _imported(spec: str) -> bool:
+    """Datasets imported into the run directory as data.h5: sensor tables, robot corpora."""
+    from amiwm.data.formats.corpus import is_corpus_spec
+
+    return spec.startswith(SENSOR_SPECS) or is_corpus_spec(spec)
 
 
 def training_store(checkpoint: str | Path) -> tuple[Path, RunConfig]:
@@ -55,7 +65,7 @@ def training_store(checkpoint: str | Path) -> tuple[Path, RunConfig]:
     saved = read_json(ckpt / "config.json")
     run = RunConfig.from_dict({k: saved[k] for k in ("dataset", "train", "data") if k in saved})
     spec = run.dataset
-    return (ckpt.parent / "data.h5" if spec.startswith(SENSOR_SPECS) else Path(spec)), run
+    return (ckpt.parent / "data.h5" if _imported(spec) else Path(spec)), run
 
 
 def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:
@@ -69,6 +79,14 @@ def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:
             "no dataset given; pass --dataset PATH (an HDF5 store from `ami-cli collect`, "
             "or cmapss:PATH, csv:PATH, parquet:PATH)"
         )
+    from amiwm.data.formats.corpus import is_corpus_spec
+
+    if is_corpus_spec(spec):  # robot corpus: imported once into a cache keyed by content
+        from amiwm.data.formats.robot import cached_import
+
+        opts = cfg.data.import_options()
+        path, _ = cached_import(spec, reuse=out / "data.h5", **opts)
+        return EpisodeStore(path)
     if not spec.startswith(SENSOR_SPECS):
         return EpisodeStore(Path(spec))
     cached = out / "data.h5"
@@ -92,7 +110,17 @@ def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:
 
 
 def adopt_store(store: EpisodeStore, out: Path) -> EpisodeStore:
-    """Move a freshly imported sensor store into the run directory."""
+    """Move a freshly imported sensor store into the run directory (link a cached import)."""
+    from amiwm.data.formats.robot import cache_dir, link_into
+
+    if store.path.parent.resolve() == cache_dir().resolve():
+        store.close()
+        if (out / "data.h5").exists() and not (out / "data.h5").samefile(store.path):
+            raise AmiError(
+                f"{out / 'data.h5'} was imported from other content (the corpus or the import "
+                "flags changed); choose another --out"
+            )
+        return EpisodeStore(link_into(store.path, out))
     if store.path.name != "data.h5" or store.path.parent == out.resolve():
         return store
     if not store.path.parent.name.startswith("amiwm-import-"):
@@ -122,6 +150,9 @@ def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
     mean, std = _action_stats(store) if store.has_actions else ([0.0], [1.0])
     m.action_mean, m.action_std = mean, std
     m.action_low, m.action_high = _action_bounds(store, m.action_dim)
+    if m.modality == "frames" and store.attrs.get("camera_shape"):  # imported robot corpus
+        m.camera_shape = [int(v) for v in store.attrs["camera_shape"]]
+        m.resize = str(store.attrs.get("resize", "crop"))
     if m.modality == "sensors":
         if len(store.obs_shape) != 1:
             raise AmiError(f"{store.path}: sensor observations must be rows (N, D)")

@@ -277,13 +277,21 @@ def _bar(enabled: bool, total: int | None, name: str):
         yield lambda n: bar.advance(task, n)
 
 
-def cached_import(spec: str, *, progress: bool = True, **options: Any) -> tuple[Path, bool]:
-    """The store for ``spec`` imported with ``options``, from the cache when its content key is
-    there (returns ``(path, reused)``); a fresh import is written into the cache atomically."""
+def cached_import(
+    spec: str, *, progress: bool = True, reuse: Path | None = None, **options: Any
+) -> tuple[Path, bool]:
+    """The store for ``spec`` imported with ``options``: ``reuse`` (e.g. a run's data.h5) or
+    the cache entry when it holds this content key (returns ``(path, True)``); else a fresh
+    import written into the cache atomically (``(path, False)``)."""
     keys = options.pop("keys", None)
+    keys = ArrayKeys(**keys) if isinstance(keys, dict) else keys
     opts = import_options(keys=keys, **options)
     corpus = open_corpus(spec, options.get("camera"), keys)
     key = content_key(corpus, opts)
+    if reuse is not None and reuse.is_file():
+        with contextlib.suppress(AmiError), EpisodeStore(reuse) as store:
+            if store.attrs.get("source_key") == key:
+                return reuse, True
     path = cache_dir() / f"{key}.h5"
     if path.exists():
         with contextlib.suppress(AmiError), EpisodeStore(path) as store:

@@ -94,20 +94,25 @@ def open_videos(root: Path) -> Corpus:
         for v, s in zip(videos, stems, strict=True)
         if _logs(root, s)[0] is None
     ]
-    infos, sizes, total = [], set(), 0
+    infos, total = [], 0
     for v in videos:
         try:
             info = probe(v)
         except AmiError as err:
             problems.append(str(err))
             continue
+        if infos and (info.width, info.height, info.codec) != (
+            infos[0].width,
+            infos[0].height,
+            infos[0].codec,
+        ):
+            f0 = infos[0]
+            problems.append(
+                f"{v.name} is {info.width}x{info.height} {info.codec} but {Path(f0.path).name} is "
+                f"{f0.width}x{f0.height} {f0.codec}; one camera needs one resolution and codec"
+            )
         infos.append(info)
-        sizes.add((info.width, info.height, info.codec))
         total += info.frames
-    if len(sizes) > 1:
-        problems.append(
-            f"videos differ in size or codec: {sorted(sizes)[:3]}; one camera needs one"
-        )
     first = infos[0] if infos else None
     cam = Camera("video", first and first.height, first and first.width, 3, first and first.codec)
     a, s = _first_dims(root, [s for s in stems if _logs(root, s)[0] is not None][:1])
@@ -209,7 +214,8 @@ def _image_gen(paths: list[Path]):
                 raise AmiError(f"{p}: {arr.dtype} pixels; only 8-bit images are supported")
             if shape is not None and arr.shape != shape:
                 raise AmiError(
-                    f"{p}: size {arr.shape} differs from {shape} of the earlier frames; one camera needs one resolution"
+                    f"{p}: size {arr.shape} differs from {shape} of the earlier frames; "
+                    "one camera needs one resolution"
                 )
             shape = arr.shape
             out.append(arr)
@@ -249,7 +255,8 @@ def _pick(
             return d
     if required:
         raise AmiError(
-            f"{where}: cannot tell which array holds {what}; name it with {flag} (arrays: {', '.join(names[:12])})"
+            f"{where}: cannot tell which array holds {what}; name it with {flag} "
+            f"(arrays: {', '.join(names[:12])})"
         )
     return None
 

@@ -70,12 +70,13 @@ def _csv(path: Path) -> np.ndarray:
     for r, row in enumerate(rows):
         if len(row) != len(head):
             raise AmiError(
-                f"{path}: row {r + 1 + (names is not None)} has {len(row)} cells, the first {len(head)}"
+                f"{path}: line {r + 1 + (names is not None)} has {len(row)} cells, "
+                f"the first {len(head)}"
             )
         try:
             out[r] = [_float(row[i]) for i in keep]
         except ValueError as err:
-            raise AmiError(f"{path}: row {r + 1 + (names is not None)}: {err}") from err
+            raise AmiError(f"{path}: line {r + 1 + (names is not None)}: {err}") from err
     if not len(out):
         raise AmiError(f"{path}: no data rows")
     return as_matrix(out, str(path))

@@ -76,7 +76,8 @@ def import_options(
         raise AmiError(f"--frameskip must be >= 1, got {frameskip}")
     if action_combine not in ACTION_COMBINES:
         raise AmiError(
-            f"unknown action combination {action_combine!r}; use one of {', '.join(ACTION_COMBINES)}"
+            f"unknown action combination {action_combine!r}; "
+            f"use one of {', '.join(ACTION_COMBINES)}"
         )
     return {
         "frame_size": list(_size(frame_size)),
@@ -96,7 +97,9 @@ def _check_episode(ep: Episode, corpus: Corpus) -> None:
     bad = ~np.isfinite(ep.actions).all(1)
     if bad.any():
         t = int(np.argmax(bad))
-        raise AmiError(f"{ep.name}: action at frame {t} is NaN or Inf ({int(bad.sum())} such rows)")
+        raise AmiError(
+            f"{ep.name}: action at frame {t} is NaN or Inf ({int(bad.sum())} rows in all)"
+        )
     if ep.state is not None:
         bad = ~np.isfinite(ep.state).all(1)
         if bad.any():
@@ -105,7 +108,8 @@ def _check_episode(ep: Episode, corpus: Corpus) -> None:
             raise AmiError(f"{ep.name}: {len(ep.actions)} actions but {len(ep.state)} state rows")
     if ep.length is not None and ep.length != len(ep.actions):
         raise AmiError(
-            f"{ep.name}: the metadata says {ep.length} frames but there are {len(ep.actions)} actions"
+            f"{ep.name}: the metadata says {ep.length} frames but there are "
+            f"{len(ep.actions)} actions"
         )
     if ep.actions.shape[1] != corpus.action_dim:
         raise AmiError(
@@ -117,7 +121,8 @@ def _check_episode(ep: Episode, corpus: Corpus) -> None:
         raise AmiError(f"{ep.name}: {has} state log, unlike the first episode")
     if ep.state is not None and ep.state.shape[1] != corpus.state_dim:
         raise AmiError(
-            f"{ep.name}: state of dim {ep.state.shape[1]}, the first episode's is {corpus.state_dim}"
+            f"{ep.name}: state of dim {ep.state.shape[1]}, "
+            f"the first episode's is {corpus.state_dim}"
         )
 
 
@@ -182,7 +187,7 @@ def import_corpus(
             if len(corpus.problems) > 1
             else ""
         )
-        raise AmiError(f"{corpus.root}: {corpus.problems[0]}{more}")
+        raise AmiError(_problem(corpus, more))
     if corpus.num_episodes == 0:
         raise AmiError(f"{corpus.root}: no episodes")
     if not corpus.action_dim:
@@ -255,6 +260,11 @@ def _write(corpus, out: Path, opts, attrs, progress: bool, overwrite: bool, key:
     return out
 
 
+def _problem(corpus: Corpus, more: str = "") -> str:
+    first = corpus.problems[0]
+    return (first if first.startswith(str(corpus.root)) else f"{corpus.root}: {first}") + more
+
+
 def _count_error(ep: Episode, frames: int) -> AmiError:
     hint = " (truncated video?)" if frames < len(ep.actions) else ""
     return AmiError(f"{ep.name}: {frames} frames but {len(ep.actions)} actions{hint}")
@@ -272,7 +282,9 @@ def _bar(enabled: bool, total: int | None, name: str):
 
     columns = [TextColumn("[bold]import {task.description}"), BarColumn(), MofNCompleteColumn()]
     columns += [TextColumn("frames"), TimeRemainingColumn()]
-    with Progress(*columns, disable=not enabled, transient=False) as bar:
+    progress = Progress(*columns, transient=False)
+    progress.disable = not (enabled and progress.console.is_terminal)  # no bars in logs
+    with progress as bar:
         task = bar.add_task(name, total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -299,7 +311,7 @@ def cached_import(
                 return path, True
         path.unlink()  # a damaged or foreign file under our key: import again
     if corpus.problems:
-        raise AmiError(f"{corpus.root}: {corpus.problems[0]}")
+        raise AmiError(_problem(corpus))
     if corpus.num_episodes == 0 or not corpus.action_dim:
         raise AmiError(f"{corpus.root}: no episodes with actions")
     partial_path(path).unlink(missing_ok=True)

@@ -57,10 +57,11 @@ def _open(path: Path) -> Any:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as err:
-        raise AmiError(f"{path}: cannot open the video (truncated or not a video?): {err}") from err
+        why = getattr(err, "strerror", None) or err
+        raise AmiError(f"{path}: cannot open the video (truncated or not a video?): {why}") from err
     if not container.streams.video:
         container.close()
-        raise AmiError(f"{path}: holds no video stream")
+        raise AmiError(f"{path}: holds no video stream (truncated or not a video?)")
     stream = container.streams.video[0]
     ctx = stream.codec_context
     if ctx is None or getattr(ctx, "name", None) in (None, "", "none"):
@@ -128,7 +129,8 @@ class VideoReader:
         try:
             yield from self._container.decode(self._stream)
         except av.error.FFmpegError as err:
-            raise AmiError(f"{self.path}: cannot decode the video (damaged?): {err}") from err
+            why = getattr(err, "strerror", None) or err
+            raise AmiError(f"{self.path}: cannot decode the video (damaged?): {why}") from err
 
     def _seek(self, t: float) -> None:
         tb = self._stream.time_base

@@ -8,7 +8,8 @@
 - ``pad``: the frame centred on a black canvas of the target aspect ratio, then resized;
 - ``stretch``: resized to the target size, aspect ratio not kept.
 
-Resizing is bilinear with antialiasing (torch), computed in float32 and rounded to uint8.
+Resizing is torch's antialiased bilinear interpolation on uint8 frames, always computed on the
+CPU so that importer and model (on any device) produce the same bytes.
 Frames that already have the target size and three channels are returned unchanged.
 This module imports only numpy and torch: every layer may use it.
 """
@@ -87,18 +88,18 @@ def fit_frames(
     if (h, w) == (th, tw):
         out = x.contiguous()
         return out.numpy() if as_numpy else out
-    lead = x.shape[:-3]
-    x = x.reshape(-1, h, w, 3)
+    lead, device = x.shape[:-3], x.device
+    x = x.reshape(-1, h, w, 3).cpu()  # one computation on every device: identical results
     top, left, rh, rw = _region(h, w, th, tw, resize)
     if resize == "crop":
         x = x[:, top : top + rh, left : left + rw]
-    y = x.permute(0, 3, 1, 2).float()
+    y = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
     if resize == "pad" and (rh, rw) != (h, w):
         y = F.pad(y, (left, rw - w - left, top, rh - h - top))
-    if y.shape[0]:
+        y = y.contiguous(memory_format=torch.channels_last)
+    if y.shape[0]:  # torch's uint8 antialiased bilinear kernel (fast, rounds to nearest)
         y = F.interpolate(y, size=(th, tw), mode="bilinear", antialias=True, align_corners=False)
     else:
         y = y.new_zeros((0, 3, th, tw))
-    out = y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-    out = out.reshape(*lead, th, tw, 3)
+    out = y.permute(0, 2, 3, 1).contiguous().reshape(*lead, th, tw, 3).to(device)
     return out.numpy() if as_numpy else out

@@ -22,7 +22,7 @@ import numpy as np
 
 from amiwm.data.formats.episodes import Camera, Corpus, Episode, as_matrix
 from amiwm.data.formats.logs import find_log, read_log
-from amiwm.data.formats.video import VIDEO_SUFFIXES, VideoReader, probe
+from amiwm.data.formats.video import CHUNK_BYTES, VIDEO_SUFFIXES, VideoReader, probe
 from amiwm.errors import AmiError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -219,7 +219,7 @@ def _image_gen(paths: list[Path]):
                 )
             shape = arr.shape
             out.append(arr)
-            if len(out) == _CHUNK:
+            if len(out) == _CHUNK or len(out) * arr.nbytes >= CHUNK_BYTES:
                 yield np.stack(out)
                 out = []
         if out:
@@ -374,8 +374,9 @@ def _h5_frames(path: Path, key: str, n: int):
 
         with h5py.File(path, "r") as h:
             d = h[key]
-            for a in range(0, n, _CHUNK):
-                yield _to_hwc(d[a : a + _CHUNK], f"{path}:{key}")
+            rows = max(1, min(_CHUNK, CHUNK_BYTES // max(1, d.dtype.itemsize * d[0].size)))
+            for a in range(0, n, rows):
+                yield _to_hwc(d[a : a + rows], f"{path}:{key}")
 
     return gen
 

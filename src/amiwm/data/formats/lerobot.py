@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from amiwm.data.formats.episodes import Camera, Corpus, Episode, as_matrix, pick_camera
-from amiwm.data.formats.video import VideoReader
+from amiwm.data.formats.video import CHUNK_BYTES, VideoReader
 from amiwm.errors import AmiError
 
 VERSIONS = ("v2.0", "v2.1", "v3.0")
@@ -355,7 +355,7 @@ def _image_frames(table: Any, key: str, path: Path):
                 out.append(np.asarray(Image.open(io.BytesIO(raw))))
             except Exception as err:
                 raise AmiError(f"{path}: row {n} of {key} is not a readable image ({err})") from err
-            if len(out) == 256:
+            if len(out) == 256 or len(out) * out[-1].nbytes >= CHUNK_BYTES:
                 yield _stack(out, path)
                 out = []
         if out:

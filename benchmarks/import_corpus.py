@@ -10,6 +10,7 @@ with its own threads). The corpora are written once into --work and reused by la
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -35,8 +36,12 @@ import_corpus(src, out, frame_size=64, resize=sys.argv[3], progress=False, overw
 dt = time.perf_counter() - t
 with EpisodeStore(out) as s:
     n = s.num_steps
-print(json.dumps({"frames": n, "seconds": dt,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+try:  # VmHWM: this process's own peak (ru_maxrss can carry the forking parent's peak)
+    status = open("/proc/self/status").read().split("VmHWM:")[1]
+    peak = int(status.split()[0]) / 1024
+except (OSError, IndexError):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"frames": n, "seconds": dt, "peak_rss_mb": peak}))
 """
 
 
@@ -98,9 +103,13 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     small = build(args.work / f"lerobot-96x96-{args.frames}", args.frames, args.episode, 96, 96)
     big = build(args.work / f"lerobot-480x640-{args.big_frames}", args.big_frames, 300, 480, 640)
+    cpu = platform.machine()
+    with contextlib.suppress(OSError, IndexError):
+        cpu = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        f"(shared), python {platform.python_version()}"
+        f"machine: {cpu.strip()}, {os.cpu_count()} cores, load average {load:.1f} at start, "
+        f"python {platform.python_version()}"
     )
     print("| corpus | frames | resize | import frames/s | peak RSS |")
     print("|---|---|---|---|---|")

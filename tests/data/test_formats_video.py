@@ -138,3 +138,35 @@ def test_lerobot_unknown_version_and_missing_files(tmp_path):
     next((tmp_path / "videos").rglob(f"{TOP}/episode_000001.mp4")).unlink()
     d = describe_corpus(str(tmp_path))
     assert d["problems"] and "missing" in d["problems"][0]
+
+
+def test_lerobot_image_features_in_parquet(tmp_path):
+    """Cameras of dtype "image": PNG bytes inside the episode parquet (LeRobot without videos)."""
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    def png(value):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((12, 16, 3), value, np.uint8)).save(buf, format="PNG")
+        return {"bytes": buf.getvalue(), "path": None}
+
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "data" / "chunk-000").mkdir(parents=True)
+    features = {
+        "observation.image": {"dtype": "image", "shape": [12, 16, 3], "names": None},
+        "action": {"dtype": "float32", "shape": [1], "names": None},
+    }
+    info = {"codebase_version": "v2.1", "fps": 5, "chunks_size": 1000, "features": features}
+    (tmp_path / "meta" / "info.json").write_text(json.dumps(info))
+    (tmp_path / "meta" / "episodes.jsonl").write_text('{"episode_index": 0, "length": 3}\n')
+    table = pa.table({"observation.image": [png(v) for v in (10, 20, 30)], "action": [[0.0]] * 3})
+    pq.write_table(table, tmp_path / "data" / "chunk-000" / "episode_000000.parquet")
+    corpus = open_corpus(str(tmp_path))
+    assert corpus.cameras[0].codec == "image" and corpus.num_frames == 3
+    ep = next(iter(corpus.read()))
+    frames = np.concatenate(list(ep.frames()))
+    assert frames.shape == (3, 12, 16, 3) and frames[:, 0, 0, 0].tolist() == [10, 20, 30]

@@ -105,7 +105,8 @@ def main() -> None:
     big = build(args.work / f"lerobot-480x640-{args.big_frames}", args.big_frames, 300, 480, 640)
     cpu = platform.machine()
     with contextlib.suppress(OSError, IndexError):
-        cpu = open("/proc/cpuinfo").read().split("model name")[1].split(":")[1].splitlines()[0]
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = info.split("model name")[1].split(":")[1].splitlines()[0]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"machine: {cpu.strip()}, {os.cpu_count()} cores, load average {load:.1f} at start, "

@@ -84,9 +84,11 @@ def test_bad_videos_are_one_line_errors(tmp_path):
         assert "\n" not in str(err.value)
 
 
-def record(root: Path, version: str, codec: str = "h264", lengths=(5, 7, 6), size=(32, 48)):
+def record(root: Path, version: str, codec="h264", lengths=(5, 7, 6), size=(32, 48), per_file=0):
     rng = np.random.default_rng(0)
-    rec = LeRobotRecorder(root, 10, {TOP: size, WRIST: (32, 32)}, 2, 3, version, codec)
+    rec = LeRobotRecorder(
+        root, 10, {TOP: size, WRIST: (32, 32)}, 2, 3, version, codec, episodes_per_file=per_file
+    )
     truth = []
     for e, t in enumerate(lengths):
         actions = np.arange(t * 2, dtype=np.float32).reshape(t, 2) + 100 * e
@@ -97,9 +99,11 @@ def record(root: Path, version: str, codec: str = "h264", lengths=(5, 7, 6), siz
     return truth
 
 
-@pytest.mark.parametrize("version", ["v2.1", "v3.0"])
-def test_lerobot_reads_episodes(tmp_path, version):
-    truth = record(tmp_path, version)
+@pytest.mark.parametrize("version,per_file", [("v2.1", 0), ("v3.0", 0), ("v3.0", 2)])
+def test_lerobot_reads_episodes(tmp_path, version, per_file):
+    truth = record(tmp_path, version, per_file=per_file)
+    if per_file:  # episodes 0-1 share file-000, episode 2 is alone in file-001
+        assert len(list((tmp_path / "videos" / TOP).rglob("file-*.mp4"))) == 2
     corpus = open_corpus(f"lerobot:{tmp_path}")
     assert (corpus.layout, corpus.version, corpus.num_episodes) == ("lerobot", version, 3)
     assert (corpus.action_dim, corpus.state_dim, corpus.num_frames) == (2, 3, 18)

@@ -80,6 +80,7 @@ class LeRobotRecorder:
         codec: str = "h264",
         task: str = "",
         robot_type: str = "",
+        episodes_per_file: int = 0,
     ) -> None:
         if version not in ("v2.1", "v3.0"):
             raise AmiError(f"unknown LeRobot version {version!r}; write v2.1 or v3.0")
@@ -95,8 +96,9 @@ class LeRobotRecorder:
         self.task, self.robot_type = task, robot_type
         self.episodes: list[dict[str, Any]] = []
         self.total = 0
-        self._rows: list[dict[str, Any]] = []  # v3.0: every data row, written at close
-        self._encoders: dict[str, VideoEncoder] = {}
+        self.per_file = int(episodes_per_file)  # v3.0: 0 = every episode in one file
+        self._rows: dict[int, list[dict[str, Any]]] = {}  # v3.0: data rows per file, for close
+        self._encoders: dict[str, tuple[int, VideoEncoder]] = {}
 
     def add_episode(
         self, frames: dict[str, np.ndarray], actions: np.ndarray, state: np.ndarray | None = None
@@ -127,27 +129,31 @@ class LeRobotRecorder:
                 video = self.root / f"videos/chunk-{ep // 1000:03d}/{key}/episode_{ep:06d}.mp4"
                 write_video(video, arr, self.fps, self.codec)
         else:
-            self._rows.append(rows)
+            file = ep // self.per_file if self.per_file else 0
+            self._rows.setdefault(file, []).append(rows)
             meta.update(
                 {
                     "data/chunk_index": 0,
-                    "data/file_index": 0,
+                    "data/file_index": file,
                     "dataset_from_index": self.total,
                     "dataset_to_index": self.total + t,
                 }
             )
             for key, arr in frames.items():
-                enc = self._encoders.get(key)
-                if enc is None:
+                old, enc = self._encoders.get(key, (None, None))
+                if old != file:
+                    if enc is not None:
+                        enc.close()
                     h, w = self.cameras[key]
-                    path = self.root / f"videos/{key}/chunk-000/file-000.mp4"
-                    enc = self._encoders[key] = VideoEncoder(path, self.fps, h, w, self.codec)
+                    path = self.root / f"videos/{key}/chunk-000/file-{file:03d}.mp4"
+                    enc = VideoEncoder(path, self.fps, h, w, self.codec)
+                    self._encoders[key] = (file, enc)
                 start = enc.frames / self.fps
                 enc.add(arr)
                 meta.update(
                     {
                         f"videos/{key}/chunk_index": 0,
-                        f"videos/{key}/file_index": 0,
+                        f"videos/{key}/file_index": file,
                         f"videos/{key}/from_timestamp": start,
                         f"videos/{key}/to_timestamp": start + t / self.fps,
                     }
@@ -172,11 +178,12 @@ class LeRobotRecorder:
             data = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
             video = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
         else:
-            for enc in self._encoders.values():
+            for _, enc in self._encoders.values():
                 enc.close()
-            path = self.root / "data/chunk-000/file-000.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.concat_tables([pa.table(r) for r in self._rows]), path)
+            for file, tables in self._rows.items():
+                path = self.root / f"data/chunk-000/file-{file:03d}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(pa.concat_tables([pa.table(r) for r in tables]), path)
             ep_path = meta / "episodes/chunk-000/file-000.parquet"
             ep_path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.Table.from_pylist(self.episodes), ep_path)

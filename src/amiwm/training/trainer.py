@@ -65,7 +65,10 @@ def training_store(checkpoint: str | Path) -> tuple[Path, RunConfig]:
     saved = read_json(ckpt / "config.json")
     run = RunConfig.from_dict({k: saved[k] for k in ("dataset", "train", "data") if k in saved})
     spec = run.dataset
-    return (ckpt.parent / "data.h5" if _imported(spec) else Path(spec)), run
+    imported = ckpt.parent / "data.h5"
+    # a corpus folder that has since moved still has its import in the run directory
+    moved = imported.exists() and not Path(spec).is_file()
+    return (imported if _imported(spec) or moved else Path(spec)), run
 
 
 def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:

@@ -202,7 +202,7 @@ def _write(corpus, out: Path, opts, attrs, progress: bool, overwrite: bool, key:
     a_dim = corpus.action_dim * (k if opts["action_combine"] == "concat" else 1)
     camera_shape: list[tuple[int, ...]] = []
     meta = {
-        "source": str(corpus.root),
+        "source": str(corpus.root.resolve()),
         "source_key": key,
         "layout": corpus.layout,
         "layout_version": corpus.version,

@@ -21,8 +21,8 @@ evidence: setup
 	$(PY) benchmarks/evidence.py --out runs/evidence --minutes 10
 
 lint: setup
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff format --check src tests benchmarks examples
 	$(VENV)/bin/lint-imports
 
 test: setup lint

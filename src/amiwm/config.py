@@ -50,6 +50,10 @@ class ModelConfig:
     action_std: list[float] = field(default_factory=list)
     obs_mean: list[float] = field(default_factory=list)  # sensors only: per-channel
     obs_std: list[float] = field(default_factory=list)
+    # frames from a robot corpus: the camera's (H, W, C) and the policy that fits it to
+    # obs_shape (amiwm.frames.fit_frames); empty = frames must arrive at obs_shape already
+    camera_shape: list[int] = field(default_factory=list)
+    resize: str = ""
 
     @property
     def rows_per_obs(self) -> int:
@@ -85,6 +89,8 @@ class ModelConfig:
             raise AmiError(f"model.context must be >= 1, got {self.context}")
         if self.history < 1:
             raise AmiError(f"model.history must be >= 1, got {self.history}")
+        if self.resize:
+            _choice("model.resize", self.resize, ("crop", "pad", "stretch"))
         if self.predictor_dim % self.predictor_heads:
             raise AmiError("model.predictor_dim must be divisible by model.predictor_heads")
 
@@ -147,9 +153,42 @@ class DataConfig:
     action_cols: list[str] = field(default_factory=list)
     sensor_cols: list[str] = field(default_factory=list)
     missing: str = "error"  # error | ffill (within a group) | drop (the row)
+    # robot corpora (a folder, lerobot:DIR, videos:DIR, images:DIR, hdf5:PATH, npz:PATH)
+    frame_size: int = 64  # the model's frames are frame_size x frame_size
+    resize: str = "crop"  # crop | pad | stretch (amiwm.frames)
+    camera: str | None = None  # a multi-camera dataset's camera (default: the first)
+    frameskip: int = 1  # keep every k-th frame
+    action_combine: str = "concat"  # the k actions between kept frames: concat | sum | mean | first
+    frames_key: str | None = None  # hdf5/npz: the arrays holding frames, actions, state
+    actions_key: str | None = None
+    state_key: str | None = None
+    episodes_key: str | None = None  # hdf5: the group whose children are episodes
 
     def validate(self) -> None:
         _choice("--missing", self.missing, MISSING)
+        _choice("--resize", self.resize, ("crop", "pad", "stretch"))
+        _choice("--action-combine", self.action_combine, ("concat", "sum", "mean", "first"))
+        if self.frameskip < 1:
+            raise AmiError(f"--frameskip must be >= 1, got {self.frameskip}")
+        if self.frame_size < 16 or self.frame_size % 16:
+            raise AmiError(f"--frame-size must be a multiple of 16, got {self.frame_size}")
+
+    def import_options(self) -> dict[str, Any]:
+        """Options of ``amiwm.data.formats.robot.cached_import``."""
+        keys = {
+            "frames": self.frames_key,
+            "actions": self.actions_key,
+            "state": self.state_key,
+            "episodes": self.episodes_key,
+        }
+        return {
+            "frame_size": self.frame_size,
+            "resize": self.resize,
+            "camera": self.camera,
+            "frameskip": self.frameskip,
+            "action_combine": self.action_combine,
+            "keys": keys,
+        }
 
     def read_options(self) -> dict[str, Any]:
         return {

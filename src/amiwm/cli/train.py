@@ -10,6 +10,19 @@ from pathlib import Path
 from amiwm.cli import boolean, names
 from amiwm.errors import AmiError
 
+ROBOT_FLAGS = (
+    "frame_size",
+    "resize",
+    "camera",
+    "frameskip",
+    "action_combine",
+    "frames_key",
+    "actions_key",
+    "state_key",
+    "episodes_key",
+)
+
+
 # flags that set a config field (``--set SECTION.KEY=VALUE`` reaches every other field)
 FLAG_KEYS = {
     "dataset": "dataset",
@@ -29,6 +42,7 @@ FLAG_KEYS = {
     "action_cols": "data.action_cols",
     "sensor_cols": "data.sensor_cols",
     "missing": "data.missing",
+    **{k: f"data.{k}" for k in ROBOT_FLAGS},
 }
 
 
@@ -89,6 +103,28 @@ def cmd_train(args: argparse.Namespace) -> int | None:
     )
 
 
+def add_corpus_flags(p: argparse.ArgumentParser, import_flags: bool = True) -> None:
+    """Flags of robot corpora (``--dataset DIR``); ``ami-cli data inspect`` takes the keys."""
+    if import_flags:
+        p.add_argument("--frame-size", type=int, help="robot corpora: model frames are NxN (64)")
+        p.add_argument(
+            "--resize", help="fit camera frames to --frame-size: crop (default) | pad | stretch"
+        )
+        p.add_argument(
+            "--frameskip", type=int, help="robot corpora: keep every k-th frame (default 1)"
+        )
+        p.add_argument(
+            "--action-combine",
+            help="with --frameskip k, the k actions between kept frames: concat (an action "
+            "block, default) | sum (delta actions) | mean | first",
+        )
+    p.add_argument("--camera", help="camera of a multi-camera dataset (default: the first)")
+    p.add_argument("--frames-key", help="hdf5/npz corpora: array of frames")
+    p.add_argument("--actions-key", help="hdf5/npz corpora: array of actions")
+    p.add_argument("--state-key", help="hdf5/npz corpora: array of robot state")
+    p.add_argument("--episodes-key", help="hdf5 corpora: group whose children are episodes")
+
+
 def _without_nproc(argv: list[str]) -> list[str]:
     """The flags for each process: --nproc is the launcher's (and clashes with torchrun's)."""
     out, skip = [], False
@@ -106,7 +142,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a JEPA world model (episode store or sensor table)")
     t.add_argument(
         "--dataset",
-        help="HDF5 episode store (from `ami-cli collect`), cmapss:FILE, csv:FILE or parquet:FILE",
+        help="HDF5 episode store (from `ami-cli collect`), cmapss:FILE, csv:FILE, parquet:FILE, "
+        "or a robot corpus folder (LeRobot v2.1/v3.0, videos or images with action logs, "
+        "HDF5/NPZ files; force a layout with lerobot:, videos:, images:, hdf5:, npz:)",
     )
     t.add_argument("--architecture", help="model family: jepa-world-model")
     t.add_argument("--latent-dim", type=int, help="latent state size, e.g. 64 or 8192")
@@ -141,6 +179,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--action-cols", type=names, help="csv/parquet: comma-separated actions")
     t.add_argument("--sensor-cols", type=names, help="csv/parquet: comma-separated sensors")
     t.add_argument("--missing", help="missing cells: error (default) | ffill | drop")
+    add_corpus_flags(t)
     t.add_argument(
         "--nproc",
         type=int,

@@ -1,8 +1,9 @@
 """Open the dataset a spec names: an episode store as it is, anything else imported once.
 
-An imported dataset (a sensor table today) is read, its constant channels dropped, and written
-as an episode store to a temporary file; `adopt` moves it into the run directory once the run
-directory has been checked, so a failed run leaves nothing behind.
+A sensor table is read, its constant channels dropped, and written as an episode store to a
+temporary file; a robot corpus is decoded into a cache keyed by its content (a second run on
+the same corpus reuses it). `adopt` then gives the run directory its ``data.h5`` once the run
+directory has been checked, so a refused run leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
+from amiwm.config import DataConfig
 from amiwm.data.spec import DatasetSpec
 from amiwm.data.store import EpisodeStore
 from amiwm.errors import AmiError
@@ -20,12 +21,17 @@ IMPORTED = "data.h5"  # an imported dataset's name inside its run directory
 _TMP_PREFIX = "amiwm-import-"
 
 
-def open_dataset(spec: DatasetSpec, run: Path, options: dict[str, Any]) -> EpisodeStore:
+def open_dataset(spec: DatasetSpec, run: Path, options: DataConfig) -> EpisodeStore:
     """The store of `spec` for a run in `run`: a store as it is; an imported dataset from
-    ``run/data.h5`` when it was imported from the same source, else imported afresh into a
-    temporary file (see `adopt`). `options` are the table reader's column options."""
+    ``run/data.h5`` when it was imported from the same source, else imported afresh (see
+    `adopt`). `options`: how tables are read and corpora imported."""
     if not spec.imported:
         return EpisodeStore(Path(spec.path))
+    if spec.is_corpus:
+        from amiwm.data.formats.robot import cached_import
+
+        path, _ = cached_import(spec.text(), reuse=run / IMPORTED, **options.import_options())
+        return EpisodeStore(path)
     cached = run / IMPORTED
     if cached.exists():
         store = EpisodeStore(cached)
@@ -35,7 +41,7 @@ def open_dataset(spec: DatasetSpec, run: Path, options: dict[str, Any]) -> Episo
         raise AmiError(f"{cached} was imported from another dataset; choose another --out")
     from amiwm.data.formats import drop_constant, read_sensors
 
-    table = read_sensors(f"{spec.kind}:{spec.path}", **options)
+    table = read_sensors(spec.text(), **options.read_options())
     table, dropped = drop_constant(table)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX))
     try:
@@ -56,7 +62,19 @@ def discard(store: EpisodeStore) -> None:
 
 
 def adopt(store: EpisodeStore, run: Path) -> EpisodeStore:
-    """Move a fresh import into the run directory (a store used in place is returned as is)."""
+    """Move a fresh table import into the run directory, link a cached corpus import into it (a
+    store used in place is returned as is)."""
+    from amiwm.data.formats.robot import cache_dir, link_into
+
+    if store.path.parent.resolve() == cache_dir().resolve():
+        store.close()
+        own = run / IMPORTED
+        if own.exists() and not own.samefile(store.path):
+            raise AmiError(
+                f"{own} was imported from other content (the corpus or the import flags "
+                "changed); choose another --out"
+            )
+        return EpisodeStore(link_into(store.path, run))
     if not store.path.parent.name.startswith(_TMP_PREFIX):
         return store
     store.close()

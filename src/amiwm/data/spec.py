@@ -2,8 +2,10 @@
 
 A spec is ``KIND:PATH`` (the kind case-insensitive) or a plain path whose kind is inferred:
 ``.h5``/``.hdf5`` is an amiwm episode store, ``.csv`` a CSV table, ``.parquet``/``.pq`` a
-Parquet table, a ``.txt`` file of 26 numbers per line C-MAPSS. ``-`` is stdin and needs a kind.
-Every kind but ``store`` is *imported*: read once into the run directory as ``data.h5``.
+Parquet table, a ``.txt`` file of 26 numbers per line C-MAPSS, a folder a robot corpus (LeRobot,
+videos or images with action logs; ``lerobot:``, ``videos:``, ``images:``, ``hdf5:``, ``npz:``
+force a layout). ``-`` is stdin and needs a kind. Every kind but ``store`` is *imported*: read
+once into the run directory as ``data.h5``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from amiwm.errors import AmiError
 
 STORE = "store"
 TABLES = ("cmapss", "csv", "parquet")  # sensor tables: read row by row, also streamable
-KINDS = (STORE, *TABLES)
+CORPUS = "corpus"  # a folder of robot recordings, its layout detected when it is read
+CORPORA = ("lerobot", "videos", "images", "hdf5", "npz")  # robot corpus layouts
+KINDS = (STORE, *TABLES, CORPUS, *CORPORA)
 CMAPSS_NUMBERS = 26  # unit, cycle, 3 settings, 21 sensors
 _SUFFIXES = {".h5": STORE, ".hdf5": STORE, ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -56,6 +60,8 @@ class DatasetSpec:
             return cls(_SUFFIXES[suffix], path)
         if suffix == ".txt" and _numbers_per_line(p) == CMAPSS_NUMBERS:
             return cls("cmapss", path)
+        if p.is_dir():
+            return cls(CORPUS, path)
         return cls(STORE, path)
 
     @property
@@ -66,6 +72,15 @@ class DatasetSpec:
     @property
     def is_table(self) -> bool:
         return self.kind in TABLES
+
+    @property
+    def is_corpus(self) -> bool:
+        return self.kind == CORPUS or self.kind in CORPORA
+
+    def text(self) -> str:
+        """The spec as the readers take it (``KIND:PATH``; a bare path for a store or a folder
+        whose layout is detected)."""
+        return self.path if self.kind in (STORE, CORPUS) else f"{self.kind}:{self.path}"
 
     def resolved(self) -> str:
         """The spec with an absolute path: what a run's config records (``KIND:/abs`` for

@@ -72,7 +72,8 @@ def action_moments(store: EpisodeStore) -> Moments | None:
 
 def data_stats(store: EpisodeStore, context: int) -> dict[str, Any]:
     """The ModelConfig fields that come from data: modality, obs_shape (sensors: ``[context, D]``
-    windows), action_dim, action mean/std/low/high, sensor mean/std, channel and action names.
+    windows), action_dim, action mean/std/low/high, sensor mean/std, channel and action names,
+    and for an imported robot corpus the camera's frame shape and the resize policy.
 
     Sensor statistics are global over every row (per-window normalisation would erase the slow
     drift that carries remaining life); an action std is floored at 1e-3 of its magnitude (a
@@ -90,6 +91,9 @@ def data_stats(store: EpisodeStore, context: int) -> dict[str, Any]:
         floor = 1e-3 * np.maximum(np.abs(acts.mean), 1.0)
         out.update(action_mean=acts.mean.tolist(), action_std=np.maximum(acts.std, floor).tolist())
     out["action_low"], out["action_high"] = _bounds(store, dim, acts)
+    if store.modality == "frames" and store.attrs.get("camera_shape"):  # an imported corpus
+        out["camera_shape"] = [int(v) for v in store.attrs["camera_shape"]]
+        out["resize"] = str(store.attrs.get("resize", "crop"))
     if store.modality == "sensors":
         if len(shape) != 1:
             raise AmiError(f"{store.path}: sensor observations must be rows (N, D)")

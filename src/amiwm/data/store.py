@@ -228,6 +228,68 @@ class EpisodeWriter:
         self._lengths.append(length)
         self._rows += length
 
+    def add_episode_chunks(
+        self, chunks: Iterator[Any], actions: Any = None, states: Any = None
+    ) -> int:
+        """Append one episode whose observations arrive in chunks (bounded memory).
+
+        The chunks' rows must add up to the length ``actions``/``states`` imply (as in
+        ``add_episode``); a mismatch is an AmiError (the writer should then be aborted).
+        Returns the episode's length.
+        """
+        if self._file is None:
+            raise AmiError("EpisodeWriter is not open; use it as `with EpisodeWriter(...) as w:`")
+        n, start = len(self._lengths), self._rows
+        dset = self._file["observations"]
+        rows = start
+        for chunk in chunks:
+            obs = np.asarray(chunk)
+            if obs.ndim == 0 or obs.shape[0] == 0:
+                continue
+            obs = self._check("observations", obs, (obs.shape[0], *self.obs_shape), self.obs_dtype)
+            dset.resize(rows + obs.shape[0], axis=0)
+            dset[rows:] = obs
+            rows += obs.shape[0]
+        length = rows - start
+        if length < 1:
+            raise AmiError(f"episode {n}: observations must hold at least one step")
+        # actions/states go through add_episode's checks with a stand-in for the observations
+        self._rows = start
+        try:
+            placeholder = np.broadcast_to(np.zeros((), self.obs_dtype), (length, *self.obs_shape))
+            self._write_extra(placeholder, actions, states)
+        finally:
+            self._rows = start
+        self._starts.append(start)
+        self._lengths.append(length)
+        self._rows = start + length
+        return length
+
+    def _write_extra(self, obs: np.ndarray, actions: Any, states: Any) -> None:
+        """Check and write actions/states of an episode of ``len(obs)`` steps at ``_rows``."""
+        n, length = len(self._lengths), obs.shape[0]
+        f32 = np.dtype(np.float32)
+        if (actions is None) != (self.action_dim is None):
+            want = "no actions" if self.action_dim is None else f"actions of dim {self.action_dim}"
+            raise AmiError(f"episode {n}: this store was created with {want}")
+        data = {}
+        if actions is not None:
+            actions = np.asarray(actions)
+            rows = length - 1 if actions.ndim == 2 and actions.shape[0] == length - 1 else length
+            act = np.zeros((length, self.action_dim), np.float32)
+            checked = self._check("actions", actions, (rows, self.action_dim), f32)
+            act[: length - 1] = checked[: length - 1]
+            data["actions"] = act
+        if (states is None) != (self.state_dim is None):
+            want = "no states" if self.state_dim is None else f"states of dim {self.state_dim}"
+            raise AmiError(f"episode {n}: this store was created with {want}")
+        if states is not None:
+            data["states"] = self._check("states", states, (length, self.state_dim), f32)
+        for name, arr in data.items():
+            dset = self._file[name]
+            dset.resize(self._rows + length, axis=0)
+            dset[self._rows :] = arr
+
     @property
     def num_episodes(self) -> int:
         return len(self._lengths)

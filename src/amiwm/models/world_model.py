@@ -10,6 +10,7 @@ from torch import nn
 
 from amiwm.config import ModelConfig
 from amiwm.errors import AmiError
+from amiwm.frames import fit_frames
 from amiwm.models.encoders import build_encoder
 from amiwm.models.predictors import build_predictor
 
@@ -20,7 +21,10 @@ class WorldModel(nn.Module):
     """Encoder (observation -> latent) and predictor (latents, actions -> next latents).
 
     Observations: uint8 frames (..., H, W, C) or float sensor vectors (..., D), raw units; the
-    model normalises with the statistics stored in its config. Actions: raw units (..., A).
+    model normalises with the statistics stored in its config. A model trained on an imported
+    robot corpus (``config.resize`` set) also takes frames as its camera delivers them (any
+    size; grayscale or RGBA) and fits them with ``amiwm.frames.fit_frames`` as the importer did.
+    Actions: raw units (..., A).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -46,6 +50,8 @@ class WorldModel(nn.Module):
     def _obs(self, obs: ArrayLike) -> torch.Tensor:
         x = torch.as_tensor(obs)
         shape = tuple(self.config.obs_shape)
+        if self.config.modality == "frames" and self.config.resize:
+            x = self._camera_frames(x, shape)
         if tuple(x.shape[x.ndim - len(shape) :]) != shape:
             raise AmiError(
                 f"observation has shape {tuple(x.shape)}, the model expects (..., "
@@ -61,6 +67,15 @@ class WorldModel(nn.Module):
         if not torch.isfinite(x).all():
             raise AmiError("observation contains NaN or Inf")
         return (x - self.obs_mean) / self.obs_std
+
+    def _camera_frames(self, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Frames as the camera delivers them -> the model's frames, exactly as on import."""
+        cam = tuple(self.config.camera_shape)
+        if cam and cam[-1] == 1 and x.ndim >= 2 and tuple(x.shape[-2:]) == cam[:2]:
+            x = x.unsqueeze(-1)  # grayscale (..., H, W)
+        if x.ndim >= 3 and tuple(x.shape[-3:]) != shape:
+            x = fit_frames(x, (shape[0], shape[1]), self.config.resize)
+        return x
 
     def _actions(self, actions: ArrayLike) -> torch.Tensor:
         a = torch.as_tensor(actions, dtype=torch.float32, device=self.action_mean.device)

@@ -104,7 +104,7 @@ def prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
             "or cmapss:PATH, csv:PATH, parquet:PATH)"
         )
     spec = DatasetSpec.parse(cfg.dataset)
-    store = open_dataset(spec, out, cfg.data.read_options())
+    store = open_dataset(spec, out, cfg.data)
     try:
         cfg.dataset = spec.resolved()
         store.check_finite()

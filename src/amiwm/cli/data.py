@@ -26,9 +26,15 @@ def cmd_collect(args: argparse.Namespace) -> None:
 
 
 def cmd_data_inspect(args: argparse.Namespace) -> None:
+    from amiwm.data.formats import KINDS, read_sensors
     from amiwm.data.store import EpisodeStore, format_summary
 
-    with EpisodeStore(args.path) as store:
+    if args.path.partition(":")[0].lower() in KINDS:  # a sensor file: cmapss:, csv:, tep:, ...
+        from amiwm.data.formats.summary import table_summary
+
+        print(table_summary(read_sensors(args.path)))
+        return
+    with EpisodeStore(Path(args.path)) as store:
         print(format_summary(store.summary()))
 
 
@@ -47,6 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("data", help="inspect episode stores")
     dsub = d.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=Parser)
-    i = dsub.add_parser("inspect", help="print a summary of an episode store")
-    i.add_argument("path", type=Path)
+    i = dsub.add_parser("inspect", help="print a summary of an episode store or sensor file")
+    i.add_argument("path", help="an HDF5 store, or KIND:PATH (cmapss:, csv:, parquet:, tep:)")
     i.set_defaults(func=cmd_data_inspect)

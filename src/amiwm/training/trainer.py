@@ -39,7 +39,7 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)  # what importing the dataset changed
 
 
-SENSOR_SPECS = ("cmapss:", "csv:", "parquet:")
+SENSOR_SPECS = ("cmapss:", "csv:", "parquet:", "tep:", "tep-any:")
 
 
 def resolve_spec(spec: str) -> str:
@@ -80,6 +80,10 @@ def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:
         raise AmiError(f"{cached} was imported from another dataset; choose another --out")
     from amiwm.data.formats import drop_constant, read_sensors
 
+    if spec.startswith("tep:"):  # a fault run is no training data unless said (tep-any:)
+        from amiwm.data.formats.tep import check_training
+
+        check_training(spec[4:], "tep")
     table = read_sensors(spec, **cfg.data.read_options())
     table, dropped = drop_constant(table)
     tmp = Path(tempfile.mkdtemp(prefix="amiwm-import-")) / "data.h5"

@@ -8,10 +8,11 @@ from pathlib import Path
 from amiwm.data.formats.cmapss import looks_like_cmapss
 from amiwm.data.formats.columns import check_missing
 from amiwm.data.formats.table import SensorTable
+from amiwm.data.formats.tep import KINDS as TEP_KINDS
 from amiwm.errors import AmiError
 
-KINDS = ("cmapss", "csv", "parquet")
-_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+KINDS = ("cmapss", "csv", "parquet", *TEP_KINDS)
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".dat": "tep"}
 
 
 def parse_spec(spec: str, kind: str | None = None) -> tuple[str, str]:
@@ -77,6 +78,10 @@ def read_sensors(
         "action_cols": action_cols,
         "sensor_cols": sensor_cols,
     }
+    if kind in TEP_KINDS:
+        from amiwm.data.formats.tep import read_tep
+
+        return read_tep(path, kind, **opts)
     if kind == "parquet":
         from amiwm.data.formats.parquet import read_parquet
 

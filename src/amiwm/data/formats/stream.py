@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from amiwm.data.formats.columns import BadCell, Plan, check_missing
-from amiwm.data.formats.reader import parse_spec
+from amiwm.data.formats.reader import TEP_KINDS, parse_spec, read_sensors
 from amiwm.data.formats.text import Records, open_text, source_name, text_plan, unreadable
 
 
@@ -92,6 +92,10 @@ def stream_rows(
         "action_cols": action_cols,
         "sensor_cols": sensor_cols,
     }
+    if kind in TEP_KINDS:  # whole files, small: read at once, then stream their rows
+        from amiwm.data.formats.tep import stream_table
+
+        return stream_table(read_sensors(f"{kind}:{path}", **opts))
     stack = contextlib.ExitStack()
     try:
         if kind == "parquet":

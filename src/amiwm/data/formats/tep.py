@@ -132,7 +132,8 @@ def read_matrix(path: Path) -> tuple[np.ndarray, list[str]]:
                 try:
                     float(v)
                 except ValueError:
-                    raise AmiError(f"{path}: row {n}, column {c}: not a number: {v[:40]!r}") from None
+                    what = f"row {n}, column {c}: not a number: {v[:40]!r}"
+                    raise AmiError(f"{path}: {what}") from None
         raise
     notes = []
     if width != len(COLUMNS) and len(rows) == len(COLUMNS):

@@ -91,6 +91,7 @@ def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:
     table.to_store(
         tmp,
         attrs={"dataset": resolve_spec(spec), "dropped_channels": dropped, "notes": notes},
+        next_actions=spec.startswith(("tep:", "tep-any:")),  # XMV_t+1 acts with XMEAS_t+1
     )
     return EpisodeStore(tmp)
 

@@ -214,13 +214,17 @@ def main() -> None:
     for rate, d in diag.items():
         n_ok = sum(v["first_ok"] for v in d.values())
         share = np.mean([v["share"] for v in d.values()])
-        print(f"diagnosis at {rate:.0%} FAR: a known first-affected variable is in amiwm's top 3 "
-              f"at the first alarm for {n_ok}/{len(d)} faults; over all alarms {share:.2f}")
+        print(
+            f"diagnosis at {rate:.0%} FAR: a known first-affected variable is in amiwm's top 3 "
+            f"at the first alarm for {n_ok}/{len(d)} faults; over all alarms {share:.2f}"
+        )
         for k, v in d.items():
             first = ", ".join(describe(n) for n in v["first"]) or "no alarm"
             mark = "yes" if v["first_ok"] else "no "
-            print(f"  fault {k:>2} ({'/'.join(FIRST_AFFECTED[k])}): {mark} {v['share']:.2f}  "
-                  f"first alarm: {first}")
+            print(
+                f"  fault {k:>2} ({'/'.join(FIRST_AFFECTED[k])}): {mark} {v['share']:.2f}  "
+                f"first alarm: {first}"
+            )
     print(f"{time.time() - t0:.1f} s; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus (shared with other jobs)")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

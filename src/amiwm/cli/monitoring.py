@@ -28,6 +28,16 @@ def _columns(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     }
 
 
+def _trained_on_tep(checkpoint: Path) -> bool:
+    """A checkpoint trained on ``tep:`` / ``tep-any:`` data (TEP runs monitor with the XMVs of
+    each row and the dynamic read-out)."""
+    from amiwm.checkpoint import read_json, resolve
+    from amiwm.data.formats.tep import KINDS
+
+    spec = str(read_json(resolve(checkpoint) / "config.json").get("dataset", ""))
+    return spec.startswith(tuple(f"{k}:" for k in KINDS))
+
+
 def _new_file(path: Path | None, overwrite: bool) -> None:
     if path is not None and path.exists() and not overwrite:
         raise AmiError(f"{path} exists; pass --overwrite to replace it")
@@ -39,6 +49,7 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     import torch
 
     from amiwm.data.formats import BadRow, read_sensors, stream_rows
+    from amiwm.data.formats.tep import describe
     from amiwm.models.world_model import WorldModel
     from amiwm.monitoring.monitor import (
         Monitor,
@@ -56,7 +67,8 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     model = WorldModel.from_pretrained(args.checkpoint)
     cols = _columns(args, model)
-    monitor = Monitor(model, smoothing=args.smoothing)
+    tep = _trained_on_tep(args.checkpoint)  # XMVs act with their own row; dynamic read-out
+    monitor = Monitor(model, smoothing=args.smoothing, next_actions=tep, dynamic=tep)
     stream = stream_rows(args.data, args.format, **cols)  # bad columns fail before calibrating
     try:
         if args.calibrate is not None:
@@ -84,25 +96,30 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     live = args.data == "-"
     out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 (closed below)
     try:
-        out.write("group,time,surprise,residual,score,alarm,suspect,status\n")
+        out.write("group,time,surprise,residual,score,alarm,suspect,top3,status\n")
         with stream:
-            for r, s, res, score, alarm, c in score_stream(monitor, iter(stream), args.chunk, live):
+            scored = score_stream(monitor, iter(stream), args.chunk, live)
+            for r, s, res, score, alarm, c, top in scored:
                 counts["rows"] += 1
                 if isinstance(r, BadRow):
                     counts["bad"] += 1
                     print(f"warning: skipped {r.message}", file=sys.stderr)
-                    out.write(f",,,,,,,bad row {r.line}\n")
+                    out.write(f",,,,,,,,bad row {r.line}\n")
                     continue
                 counts["alarm"] += alarm
                 if alarm and r.group not in alarmed:
                     alarmed.add(r.group)
                     who = f" (worst explained: {names[c]})" if c >= 0 else ""
+                    if monitor.dynamic and top[0] >= 0:
+                        departs = ", ".join(describe(names[j]) for j in top if j >= 0)
+                        who = f"; departing most: {departs}"
                     say(f"ALARM group {r.group} at time {r.time:g}: score {score:.4g}{who}")
                 status = "warmup" if math.isnan(s) else "ok"
                 suspect = names[c] if alarm and c >= 0 else ""
+                top3 = ";".join(names[j] for j in top if j >= 0) if alarm else ""
                 out.write(
                     f"{r.group},{r.time:g},{num(s)},{num(res)},{num(score)},{int(alarm)},"
-                    f"{suspect},{status}\n"
+                    f"{suspect},{top3},{status}\n"
                 )
                 if args.plot is not None:
                     keep.setdefault(r.group, []).append((r.time, r.sensors, s, score, alarm))
@@ -164,7 +181,9 @@ def _column_flags(q: Parser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("monitor", help="stream sensor rows: per-step surprise and alarms")
     m.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run dir")
-    m.add_argument("--data", required=True, help="FILE, cmapss:FILE, csv:FILE, parquet:FILE or -")
+    m.add_argument(
+        "--data", required=True, help="FILE, cmapss:FILE, csv:FILE, parquet:FILE, tep:PATH or -"
+    )
     m.add_argument("--format", help="cmapss | csv | parquet (for - or an unknown suffix)")
     m.add_argument("--out", type=Path, help="CSV: group,time,surprise,residual,score,alarm,...")
     m.add_argument("--plot", type=Path, help="PNG: sensors, surprise and alarms over time")

@@ -395,8 +395,9 @@ def chunks(rows: Iterator[Any], size: int, live: bool = False) -> Iterator[list[
 def score_stream(
     monitor: Monitor, rows: Iterator[Any], chunk: int = 512, live: bool = False
 ) -> Iterator[tuple[Any, float, float, bool]]:
-    """(row, surprise, residual, score, alarm, suspect channel) for every row of a stream, in
-    order, `chunk` rows per model call; a BadRow passes through with NaNs and no alarm."""
+    """(row, surprise, residual, score, alarm, suspect channel, top-3 channels) for every row
+    of a stream, in order, `chunk` rows per model call; a BadRow passes through with NaNs and
+    no alarm."""
     if chunk < 1:
         raise AmiError(f"--chunk must be >= 1, got {chunk}")
     for batch in chunks(rows, chunk, live):
@@ -412,11 +413,12 @@ def score_stream(
                 res.score.tolist(),
                 res.alarm.tolist(),
                 res.suspect.tolist(),
+                [tuple(t) for t in res.top.tolist()],
                 strict=True,
             )
         for r in batch:
             if isinstance(r, BadRow):
-                yield r, math.nan, math.nan, math.nan, False, -1
+                yield r, math.nan, math.nan, math.nan, False, -1, (-1, -1, -1)
             else:
                 yield (r, *next(scored))
 

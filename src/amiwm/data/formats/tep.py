@@ -144,7 +144,7 @@ def read_matrix(path: Path) -> tuple[np.ndarray, list[str]]:
             f"{path}: {width} numbers per row; a TEP file has 52 "
             "(XMEAS 1-41, then XMV 1-11), or 52 rows when stored transposed"
         )
-    bad = np.argwhere(~np.isfinite(x))
+    bad = np.argwhere(~(np.abs(x) <= np.finfo(np.float32).max))  # NaN, Inf, beyond float32
     if bad.size:
         r, c = (int(v) for v in bad[0])
         raise AmiError(

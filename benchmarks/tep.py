@@ -204,19 +204,26 @@ def main() -> None:
         results = {"amiwm": scores, **results}
     warm = args.warm if args.warm is not None else warm
     evaluated = {n: evaluate(s, warm) for n, s in results.items()}
+    arx = ARX(*normal["fit"])
+    arx_tops = {k: arx.top3(*faults[k]) for k in FIRST_AFFECTED}
+    xmeas = read_tep(args.tep / "d01.dat").channels
+    for rate in RATES:
+        thr = evaluated["ARX+EWMA"][rate]["threshold"]
+        diag[f"ARX+EWMA {rate}"] = diagnosis(arx_tops, results["ARX+EWMA"], thr, warm, xmeas)
     if not args.baselines_only:
         for rate in RATES:
             thr = evaluated["amiwm"][rate]["threshold"]
-            diag[rate] = diagnosis(tops, scores, thr, warm, model.config.channels)
+            diag[f"amiwm {rate}"] = diagnosis(tops, scores, thr, warm, model.config.channels)
     print(f"scored from sample {warm + 1} of every run")
     for rate in RATES:
         print(table(evaluated, rate))
-    for rate, d in diag.items():
+    for key, d in diag.items():
+        who, rate = key.rsplit(" ", 1)
         n_ok = sum(v["first_ok"] for v in d.values())
         share = np.mean([v["share"] for v in d.values()])
         print(
-            f"diagnosis at {rate:.0%} FAR: a known first-affected variable is in amiwm's top 3 "
-            f"at the first alarm for {n_ok}/{len(d)} faults; over all alarms {share:.2f}"
+            f"diagnosis, {who} at {float(rate):.0%} FAR: a known first-affected variable is in "
+            f"the top 3 at the first alarm for {n_ok}/{len(d)} faults; over all alarms {share:.2f}"
         )
         for k, v in d.items():
             first = ", ".join(describe(n) for n in v["first"]) or "no alarm"

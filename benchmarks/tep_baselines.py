@@ -96,3 +96,14 @@ class ARX:
         r = self.residual(x, u)
         d = np.einsum("ti,ij,tj->t", r, self.prec, r)
         return ewma(d, self.w)
+
+    def top3(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(T, 3) XMEAS indices with the largest EWMA of reconstruction-based contributions
+        (P r)_j^2 / P_jj (as the amiwm monitor names channels); -1 before the lags fill."""
+        r = self.residual(x, u)
+        c = (r @ self.prec) ** 2 / np.diag(self.prec)
+        out = np.full((len(x), 3), -1, np.int64)
+        sm = np.stack([ewma(c[:, j], self.w) for j in range(c.shape[1])], 1)
+        ok = np.isfinite(sm[:, 0])
+        out[ok] = np.argsort(-sm[ok], axis=1)[:, :3]
+        return out

@@ -66,7 +66,7 @@ def test_folder_reads_normal_runs_and_tep_any_reads_all(folder: Path) -> None:
     assert normal.groups() == ["d00", "d00_te"] and len(normal) == 100
     every = read_sensors(f"tep-any:{folder}")
     assert every.groups() == ["d00", "d00_te", "d04"]
-    assert parse_spec(str(folder / "d04.dat")) == ("tep", str(folder / "d04.dat"))
+    assert parse_spec(f"tep:{folder / 'd04.dat'}") == ("tep", str(folder / "d04.dat"))
     picked = read_sensors(f"tep:{folder / 'd04.dat'}", sensor_cols="XMEAS9,XMEAS21", action_cols=[])
     assert picked.channels == ["XMEAS9", "XMEAS21"] and picked.actions is None
 

@@ -349,12 +349,18 @@ def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:
 
 
 def store_runs(path: Path, episodes: Sequence[int]) -> list[Run]:
-    """(rows, actions) of `episodes` of a sensor store."""
+    """(rows, actions) of `episodes` of a sensor store, each action on the row it came with
+    (a "next_row" store keeps row t+1's action between rows t and t+1: shifted back here;
+    the first row's action is not stored, and it repeats the second's)."""
     from amiwm.data.store import EpisodeStore
 
     with EpisodeStore(path) as store:
         eps = [store.episode(int(e)) for e in episodes]
-    return [(ep["observations"], ep.get("actions")) for ep in eps]
+        shift = store.attrs.get("action_alignment") == "next_row"
+    runs = [(ep["observations"], ep.get("actions")) for ep in eps]
+    if shift:
+        runs = [(x, a if a is None else np.concatenate([a[:1], a[:-1]])) for x, a in runs]
+    return runs
 
 
 def chunks(rows: Iterator[Any], size: int, live: bool = False) -> Iterator[list[Any]]:

@@ -12,11 +12,12 @@ from amiwm.data.formats.tep import KINDS as TEP_KINDS
 from amiwm.errors import AmiError
 
 KINDS = ("cmapss", "csv", "parquet", *TEP_KINDS)
-_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".dat": "tep"}
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def parse_spec(spec: str, kind: str | None = None) -> tuple[str, str]:
-    """``(kind, path)`` of a source spec; ``kind`` (if given) overrides inference.
+    """``(kind, path)`` of a source spec (``tep:`` / ``tep-any:`` need their prefix); ``kind``
+    (if given) overrides inference.
 
     A plain path is read by suffix (.csv, .parquet/.pq); a .txt file holding 26 numbers per
     line is C-MAPSS. ``-`` is stdin and needs a kind (``csv:-``, ``cmapss:-``).

@@ -1,4 +1,4 @@
-"""`ami-cli data inspect`: what an episode store holds."""
+"""`ami-cli data inspect`: what an episode store, a sensor table or a robot corpus holds."""
 
 from __future__ import annotations
 
@@ -22,17 +22,25 @@ def cmd_data_inspect(args: argparse.Namespace) -> int | None:
         info = describe_corpus(spec.text(), args.camera, keys)
         print(format_corpus(info))
         return 1 if info["problems"] else None
+    if spec.is_table:
+        from amiwm.data.formats import read_sensors
+        from amiwm.data.formats.summary import table_summary
+
+        print(table_summary(read_sensors(spec.text())))
+        return None
     with EpisodeStore(Path(spec.path)) as store:
         print(format_summary(store.summary()))
     return None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("data", help="inspect episode stores")
+    d = sub.add_parser("data", help="inspect episode stores, sensor tables, robot corpora")
     dsub = d.add_subparsers(dest="data_command", metavar="COMMAND", parser_class=Parser)
     i = dsub.add_parser(
-        "inspect", help="print a summary of an episode store or a robot corpus folder"
+        "inspect", help="summarise an episode store, a sensor table or a robot corpus folder"
     )
-    i.add_argument("path", help="episode store (.h5), or a corpus folder / lerobot:DIR, ...")
+    i.add_argument(
+        "path", help="store (.h5), KIND:PATH (cmapss:, csv:, parquet:, tep:), or a corpus folder"
+    )
     add_corpus_flags(i, import_flags=False)
     i.set_defaults(func=cmd_data_inspect)

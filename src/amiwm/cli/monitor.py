@@ -20,6 +20,7 @@ def _new_file(path: Path | None, overwrite: bool) -> None:
 def cmd_monitor(args: argparse.Namespace) -> None:
     import torch
 
+    from amiwm.data.formats.tep import describe
     from amiwm.monitoring.watch import Watch
     from amiwm.report import plot_monitor
 
@@ -51,22 +52,24 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     alarmed: set = set()
     out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 (closed below)
     try:
-        out.write("group,time,surprise,residual,score,alarm,suspect,status\n")
+        out.write("group,time,surprise,residual,score,alarm,suspect,top3,status\n")
         for r in watch:
             counts["rows"] += 1
             if r.bad is not None:
                 counts["bad"] += 1
                 print(f"warning: skipped {r.bad.message}", file=sys.stderr)
-                out.write(f",,,,,,,{r.status}\n")
+                out.write(f",,,,,,,,{r.status}\n")
                 continue
             counts["alarm"] += r.alarm
             if r.alarm and r.group not in alarmed:
                 alarmed.add(r.group)
                 who = f" (worst explained: {r.suspect})" if r.suspect else ""
+                if r.top:
+                    who = f"; departing most: {', '.join(describe(n) for n in r.top)}"
                 say(f"ALARM group {r.group} at time {r.time:g}: score {r.score:.4g}{who}")
             out.write(
                 f"{r.group},{r.time:g},{num(r.surprise)},{num(r.residual)},{num(r.score)},"
-                f"{int(r.alarm)},{r.suspect},{r.status}\n"
+                f"{int(r.alarm)},{r.suspect},{';'.join(r.top)},{r.status}\n"
             )
             if args.plot is not None:
                 keep.setdefault(r.group, []).append(
@@ -116,8 +119,10 @@ def column_flags(q: Parser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("monitor", help="stream sensor rows: per-step surprise and alarms")
     m.add_argument("--checkpoint", type=Path, required=True, help="checkpoint or run dir")
-    m.add_argument("--data", required=True, help="FILE, cmapss:FILE, csv:FILE, parquet:FILE or -")
-    m.add_argument("--format", help="cmapss | csv | parquet (for - or an unknown suffix)")
+    m.add_argument(
+        "--data", required=True, help="FILE, cmapss:FILE, csv:FILE, parquet:FILE, tep:PATH or -"
+    )
+    m.add_argument("--format", help="cmapss | csv | parquet | tep (for - or an unknown suffix)")
     m.add_argument("--out", type=Path, help="CSV: group,time,surprise,residual,score,alarm,...")
     m.add_argument("--plot", type=Path, help="PNG: sensors, surprise and alarms over time")
     m.add_argument("--plot-group", help="group to plot (default: first in alarm)")

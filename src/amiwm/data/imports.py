@@ -40,14 +40,18 @@ def open_dataset(spec: DatasetSpec, run: Path, options: DataConfig) -> EpisodeSt
         store.close()
         raise AmiError(f"{cached} was imported from another dataset; choose another --out")
     from amiwm.data.formats import drop_constant, read_sensors
+    from amiwm.data.formats.tep import check_training
 
+    if spec.kind == "tep":  # a fault run is no training data unless said (tep-any:)
+        check_training(spec.path, "tep")
     table = read_sensors(spec.text(), **options.read_options())
     table, dropped = drop_constant(table)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX))
     try:
         notes = list(getattr(table, "notes", []))
         attrs = {"dataset": spec.resolved(), "dropped_channels": dropped, "notes": notes}
-        table.to_store(tmp / IMPORTED, attrs=attrs)
+        # TEP: the XMVs of row t + 1 act together with its XMEAS (as in an ARX model)
+        table.to_store(tmp / IMPORTED, attrs=attrs, next_actions=spec.kind.startswith("tep"))
         return EpisodeStore(tmp / IMPORTED)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from amiwm.errors import AmiError
 
 STORE = "store"
-TABLES = ("cmapss", "csv", "parquet")  # sensor tables: read row by row, also streamable
+TABLES = ("cmapss", "csv", "parquet", "tep", "tep-any")  # sensor tables (tep-any: fault runs too)
 CORPUS = "corpus"  # a folder of robot recordings, its layout detected when it is read
 CORPORA = ("lerobot", "videos", "images", "hdf5", "npz")  # robot corpus layouts
 KINDS = (STORE, *TABLES, CORPUS, *CORPORA)

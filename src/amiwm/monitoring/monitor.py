@@ -19,6 +19,7 @@ from scipy.signal import lfilter
 from amiwm.data.formats import BadRow
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
+from amiwm.monitoring.dynamic import DynamicReadout, features, fit_dynamic
 from amiwm.rundir import RunDir
 
 Run = tuple[np.ndarray, np.ndarray | None]  # healthy rows (T, D) and actions (T, A) or None
@@ -33,18 +34,22 @@ class _Tail:
     actions: np.ndarray  # last `history` actions
     seen: int = 0  # rows so far
     score: float = float("nan")  # smoothed surprise after the last row
+    contrib: np.ndarray | None = None  # smoothed per-channel contributions after the last row
 
 
 @dataclass
 class MonitorResult:
     """Per input row: surprise (NaN while warming up), readout residual (NaN without a
-    readout), smoothed score, alarm flag, and the channel the latent state explains worst."""
+    readout), smoothed score, alarm flag, the channel the latent state explains worst, and
+    `top` (N, 3): the channels with the largest smoothed contributions, largest first (-1
+    while there are none; with a dynamic read-out `suspect` is its first)."""
 
     surprise: np.ndarray
     residual: np.ndarray
     score: np.ndarray
     alarm: np.ndarray
     suspect: np.ndarray
+    top: np.ndarray | None = None
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Readout:
     residual_ref: float = 1.0
     spread: np.ndarray | None = None  # (channels,) healthy median window std
     flat_ref: float = 1.0
+    dynamic: DynamicReadout | None = None  # action-conditioned read-out (Monitor.dynamic)
 
 
 @dataclass
@@ -77,13 +83,21 @@ class Monitor:
     one applied between it and the next row). surprise_t is the squared prediction error per
     latent dimension; the score is its EWMA (weight `smoothing` on the new value); the alarm
     is score > threshold. The first `history` rows of a group only warm up (surprise NaN).
+
+    `next_actions`: a row's action is the one applied while that row was read (a row's own
+    controller outputs, as in TEP), so row t is predicted with the actions of rows up to t.
+    `dynamic`: calibrating also fits the action-conditioned read-out (monitoring/dynamic.py),
+    and the score is then its distance (plus the flat-line term) instead of surprise + residual.
     """
 
     model: WorldModel
     threshold: float = float("inf")
     smoothing: float = 0.2
     readout: Readout | None = None
+    next_actions: bool = False
+    dynamic: bool = False
     tails: dict[Hashable, _Tail] = field(default_factory=dict)
+    _collect: list | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         cfg = self.model.config
@@ -127,11 +141,13 @@ class Monitor:
         flat = np.zeros(n, np.float32)
         suspect = np.full(n, -1, np.int64)
         score = np.full(n, np.nan, np.float32)
+        contrib = np.full((n, self.channels), np.nan, np.float32)
         if self.readout is not None:
             order = np.concatenate([idx for _, idx, _ in parts])
             r = self._residuals(x[order], z_all)
             residual[order] = (r**2).mean(1)
             suspect[order] = np.abs(r).argmax(1)
+            contrib[order] = r**2
             if self.readout.spread is not None and self.context > 1:
                 full = np.concatenate(  # windows made only of the group's own rows
                     [t.seen + np.arange(len(idx)) >= self.context - 1 for _, idx, t in parts]
@@ -155,7 +171,8 @@ class Monitor:
             if ready.size:
                 lo, hi = first + ready[0] - self.history, first + ready[-1]
                 zw = sliding_window_view(zs[lo:hi], self.history, axis=0)
-                aw = sliding_window_view(acts[lo:hi], self.history, axis=0)
+                shift = int(self.next_actions)  # with next_actions, up to the target's own
+                aw = sliding_window_view(acts[lo + shift : hi + shift], self.history, axis=0)
                 ctx_z.append(zw.transpose(0, 2, 1))
                 ctx_a.append(aw.transpose(0, 2, 1))
                 targets.append(z[ready])
@@ -163,20 +180,65 @@ class Monitor:
             tail.latents = zs[-self.history :]
             tail.actions = acts[-self.history :]
             tail.seen += len(idx)
+        dyn = None
         if where:
-            pred = self.model.rollout_latents(
-                torch.from_numpy(np.concatenate(ctx_z)), torch.from_numpy(np.concatenate(ctx_a))
-            )[:, -1]
-            err = (pred.float().numpy() - np.concatenate(targets)) ** 2
-            surprise[np.concatenate(where)] = err.mean(-1)
+            cz, ca = np.concatenate(ctx_z), np.concatenate(ctx_a)
+            pred = self.model.rollout_latents(torch.from_numpy(cz), torch.from_numpy(ca))[:, -1]
+            pred = pred.float().numpy()
+            rows = np.concatenate(where)
+            surprise[rows] = ((pred - np.concatenate(targets)) ** 2).mean(-1)
+            dynamic = None if self.readout is None else self.readout.dynamic
+            if dynamic is not None or self._collect is not None:
+                f = self._features(pred, cz, ca)
+                if self._collect is not None:
+                    self._collect.append((f, self._normalise(x[rows])))
+                if dynamic is not None:
+                    dyn = np.full(n, np.nan, np.float32)
+                    dyn[rows], contrib[rows] = dynamic.distance(f, self._normalise(x[rows]))
+                    contrib[np.isnan(dyn)] = np.nan
         raw = surprise
         if self.readout is not None:
             raw = surprise / self.readout.surprise_ref + residual / self.readout.residual_ref
+            if dyn is not None:
+                raw = dyn
             raw = raw + flat / self.readout.flat_ref
+        top = np.full((n, 3), -1, np.int64)
         for _, idx, tail in parts:
             score[idx] = self._smooth(tail, raw[idx])
+            top[idx] = self._top(tail, contrib[idx])
+        if dyn is not None:
+            suspect = top[:, 0].copy()
         alarm = np.nan_to_num(score, nan=-np.inf) > self.threshold
-        return MonitorResult(surprise, residual, score, alarm, suspect)
+        return MonitorResult(surprise, residual, score, alarm, suspect, top)
+
+    def _normalise(self, x: np.ndarray) -> np.ndarray:
+        cfg = self.model.config
+        mean, std = np.asarray(cfg.obs_mean, np.float64), np.asarray(cfg.obs_std, np.float64)
+        return (x.astype(np.float64) - mean) / std
+
+    def _features(self, pred: np.ndarray, ctx_z: np.ndarray, ctx_a: np.ndarray) -> np.ndarray:
+        cfg = self.model.config
+        acts = None
+        if cfg.action_conditioning and cfg.action_dim > 0:
+            mean = np.asarray(cfg.action_mean, np.float32)
+            std = np.asarray(cfg.action_std, np.float32)
+            acts = (ctx_a - mean) / std
+        return features(pred, ctx_z, acts, min(2, self.history))
+
+    def _top(self, tail: _Tail, c: np.ndarray) -> np.ndarray:
+        """Top-3 channels of the EWMA of per-channel contributions (rows without: -1)."""
+        out = np.full((len(c), 3), -1, np.int64)
+        ok = np.flatnonzero(~np.isnan(c[:, 0]))
+        if not ok.size:
+            return out
+        w = self.smoothing
+        prev = tail.contrib if tail.contrib is not None else c[ok[0]]
+        y, _ = lfilter([w], [1.0, w - 1.0], c[ok].astype(np.float64), axis=0,
+                       zi=((1.0 - w) * prev)[None].astype(np.float64))  # fmt: skip
+        tail.contrib = y[-1]
+        k = min(3, c.shape[1])
+        out[ok, :k] = np.argsort(-y, axis=1)[:, :k]
+        return out
 
     def _residuals(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
         cfg = self.model.config
@@ -203,12 +265,17 @@ class Monitor:
 
         saved, self.readout = self.readout, None
         zs, xs, ss = [], [], []
-        for i, (x, a) in enumerate(runs):
-            x = np.asarray(x, np.float32)
-            obs = context_windows(x, self.context) if self.context > 1 else x
-            zs.append(self.model.encode(obs).float().numpy())
-            ss.append(self.process([("fit", i)] * len(x), x, a).surprise)
-            xs.append(x)
+        self._collect = [] if self.dynamic else None
+        try:
+            for i, (x, a) in enumerate(runs):
+                x = np.asarray(x, np.float32)
+                obs = context_windows(x, self.context) if self.context > 1 else x
+                zs.append(self.model.encode(obs).float().numpy())
+                ss.append(self.process([("fit", i)] * len(x), x, a).surprise)
+                xs.append(x)
+            collected, self._collect = self._collect, None
+        finally:
+            self._collect = None
         self.reset()
         self.readout = saved
         z, x = np.concatenate(zs), np.concatenate(xs)
@@ -226,6 +293,11 @@ class Monitor:
             wins = np.concatenate([w for w in wins if len(w)])
             readout.spread = np.median(wins.std(1), 0).astype(np.float32) + 1e-12
             readout.flat_ref = max(float(flatness(wins, readout.spread).max(1).mean()), 1e-3)
+        if collected:
+            feats = np.concatenate([f for f, _ in collected])
+            readout.dynamic = fit_dynamic(
+                feats, np.concatenate([t for _, t in collected]), min(2, self.history)
+            )
         return readout
 
     def _tail(self, group: Hashable, first_row: np.ndarray) -> _Tail:
@@ -278,12 +350,18 @@ def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:
 
 
 def store_runs(path: Path, episodes: Sequence[int]) -> list[Run]:
-    """(rows, actions) of `episodes` of a sensor store."""
+    """(rows, actions) of `episodes` of a sensor store, each action on the row it came with
+    (a "next_row" store keeps row t+1's action between rows t and t+1: shifted back here;
+    the first row's action is not stored, and it repeats the second's)."""
     from amiwm.data.store import EpisodeStore
 
     with EpisodeStore(path) as store:
         eps = [store.episode(int(e)) for e in episodes]
-    return [(ep["observations"], ep.get("actions")) for ep in eps]
+        shift = store.attrs.get("action_alignment") == "next_row"
+    runs = [(ep["observations"], ep.get("actions")) for ep in eps]
+    if shift:
+        runs = [(x, a if a is None else np.concatenate([a[:1], a[:-1]])) for x, a in runs]
+    return runs
 
 
 def chunks(rows: Iterator[Any], size: int, live: bool = False) -> Iterator[list[Any]]:
@@ -324,8 +402,9 @@ def chunks(rows: Iterator[Any], size: int, live: bool = False) -> Iterator[list[
 def score_stream(
     monitor: Monitor, rows: Iterator[Any], chunk: int = 512, live: bool = False
 ) -> Iterator[tuple[Any, float, float, bool]]:
-    """(row, surprise, residual, score, alarm, suspect channel) for every row of a stream, in
-    order, `chunk` rows per model call; a BadRow passes through with NaNs and no alarm."""
+    """(row, surprise, residual, score, alarm, suspect channel, top-3 channels) for every row
+    of a stream, in order, `chunk` rows per model call; a BadRow passes through with NaNs and
+    no alarm."""
     if chunk < 1:
         raise AmiError(f"--chunk must be >= 1, got {chunk}")
     for batch in chunks(rows, chunk, live):
@@ -341,11 +420,12 @@ def score_stream(
                 res.score.tolist(),
                 res.alarm.tolist(),
                 res.suspect.tolist(),
+                [tuple(t) for t in res.top.tolist()],
                 strict=True,
             )
         for r in batch:
             if isinstance(r, BadRow):
-                yield r, math.nan, math.nan, math.nan, False, -1
+                yield r, math.nan, math.nan, math.nan, False, -1, (-1, -1, -1)
             else:
                 yield (r, *next(scored))
 

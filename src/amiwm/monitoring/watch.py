@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from amiwm.data.formats import BadRow, read_sensors, stream_rows
+from amiwm.data.formats.tep import KINDS as TEP_KINDS
 from amiwm.models.world_model import WorldModel
 from amiwm.monitoring.monitor import Monitor, score_stream, split_runs, table_runs, training_runs
 from amiwm.rundir import RunDir
@@ -44,6 +45,7 @@ class Scored:
     score: float
     alarm: bool
     suspect: str  # the channel the model explains worst, when in alarm
+    top: list[str]  # the channels that depart most, when in alarm (dynamic read-out)
     sensors: np.ndarray | None = None
     bad: BadRow | None = None
 
@@ -74,7 +76,10 @@ class Watch:
     ) -> None:
         self.model = WorldModel.from_pretrained(checkpoint)
         cols = trained_columns(checkpoint, self.model, **columns)
-        self.monitor = Monitor(self.model, smoothing=smoothing)
+        spec = RunDir(checkpoint).spec
+        # TEP: the XMVs act with their own row, and the dynamic read-out scores the readings
+        tep = spec is not None and spec.kind in TEP_KINDS
+        self.monitor = Monitor(self.model, smoothing=smoothing, next_actions=tep, dynamic=tep)
         self.live, self.chunk = data == "-", chunk
         self.stream = stream_rows(data, fmt, **cols)  # bad columns fail before calibrating
         try:
@@ -100,9 +105,10 @@ class Watch:
         nan = float("nan")
         with self.stream:
             rows = score_stream(self.monitor, iter(self.stream), self.chunk, self.live)
-            for r, s, res, score, alarm, c in rows:
+            for r, s, res, score, alarm, c, top in rows:
                 if isinstance(r, BadRow):
-                    yield Scored(None, nan, nan, nan, nan, False, "", bad=r)
+                    yield Scored(None, nan, nan, nan, nan, False, "", [], bad=r)
                     continue
                 suspect = self.channels[c] if alarm and c >= 0 else ""
-                yield Scored(r.group, r.time, s, res, score, bool(alarm), suspect, r.sensors)
+                names = [self.channels[j] for j in top if j >= 0] if alarm else []
+                yield Scored(r.group, r.time, s, res, score, bool(alarm), suspect, names, r.sensors)

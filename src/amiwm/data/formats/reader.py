@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from amiwm.data.formats.columns import check_missing
 from amiwm.data.formats.table import SensorTable
+from amiwm.data.formats.tep import KINDS as TEP_KINDS
 from amiwm.data.spec import DatasetSpec
 
 
@@ -38,6 +39,10 @@ def read_sensors(
         "action_cols": action_cols,
         "sensor_cols": sensor_cols,
     }
+    if kind in TEP_KINDS:
+        from amiwm.data.formats.tep import read_tep
+
+        return read_tep(path, kind, **opts)
     if kind == "parquet":
         from amiwm.data.formats.parquet import read_parquet
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from amiwm.data.formats.columns import BadCell, Plan, check_missing
+from amiwm.data.formats.reader import TEP_KINDS, read_sensors
+from amiwm.data.formats.table import SensorTable
 from amiwm.data.formats.text import Records, open_text, source_name, text_plan, unreadable
 from amiwm.data.spec import DatasetSpec
 
@@ -93,6 +96,8 @@ def stream_rows(
         "action_cols": action_cols,
         "sensor_cols": sensor_cols,
     }
+    if kind in TEP_KINDS:  # whole files, small: read at once, then stream their rows
+        return stream_table(read_sensors(f"{kind}:{path}", **opts))
     stack = contextlib.ExitStack()
     try:
         if kind == "parquet":
@@ -209,3 +214,25 @@ def _sequence(
             yield Row(line, key, t, arr[a1:], arr[off:a1] if na else None)
     finally:
         stack.close()
+
+
+def stream_table(table: SensorTable) -> RowStream:
+    """A RowStream over the rows of a table read whole, group by group (TEP files)."""
+    plan = SimpleNamespace(
+        source=table.source,
+        channels=table.channels,
+        action_names=table.action_names,
+        time=0,
+        group=1,
+        names=["sample", "file"],
+    )
+
+    def rows():  # noqa: ANN202
+        acts = table.actions
+        for rr in table.group_rows():
+            for i in rr:
+                a = None if acts is None else acts[i]
+                yield Row(int(table.line[i]), str(table.group[i]), float(table.time[i]),
+                          table.sensors[i], a)  # fmt: skip
+
+    return RowStream(plan, rows(), contextlib.ExitStack())

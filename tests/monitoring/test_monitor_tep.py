@@ -1,0 +1,99 @@
+"""Monitoring a TEP-layout plant: the dynamic read-out, its top-3 diagnosis, the CLI on tep:."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amiwm.cli import main
+from amiwm.data.formats.tep import read_tep
+from amiwm.models.world_model import WorldModel
+from amiwm.monitoring.monitor import Monitor, alarm_threshold
+
+
+def plant(n: int, seed: int, bias_from: int | None = None) -> np.ndarray:
+    """(n, 52) rows: a controlled 5-state linear plant, 41 noisy readings, 11 controls."""
+    rng = np.random.default_rng(seed)
+    fixed = np.random.default_rng(123)
+    mix, gain = fixed.normal(size=(5, 41)), fixed.normal(size=(5, 11)) * 0.1
+    ctrl = fixed.normal(size=(11, 5)) * 0.1
+    s, out = np.zeros(5), []
+    for t in range(n):
+        u = -s @ ctrl.T + 0.3 * rng.normal(size=11)
+        s = 0.8 * s + u @ gain.T + 0.1 * rng.normal(size=5)
+        x = s @ mix + 0.1 * rng.normal(size=41)
+        if bias_from is not None and t >= bias_from:
+            x[8] += 1.5  # XMEAS9 reads high
+        out.append(np.concatenate([x, u]))
+    return np.array(out)
+
+
+def write(path: Path, x: np.ndarray) -> Path:
+    path.write_text("\n".join(" ".join(f"{v:.6e}" for v in row) for row in x) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tep(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("tep")
+    write(d / "d00.dat", plant(300, 0).T)  # transposed, like the Braatz d00.dat
+    write(d / "d00_te.dat", plant(300, 1))
+    write(d / "d04.dat", plant(200, 2, bias_from=100))
+    run = d / "run"
+    args = ["train", "--dataset", f"tep:{d}", "--context", "1", "--latent-dim", "8"]
+    assert main([*args, "--steps", "60", "--out", str(run), "--quiet"]) == 0
+    return {"dir": d, "run": run, "model": WorldModel.from_pretrained(run)}
+
+
+def runs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    t = read_tep(path)
+    return t.sensors, t.actions
+
+
+def test_dynamic_readout_alarms_and_names_the_biased_reading(tep) -> None:
+    mon = Monitor(tep["model"], next_actions=True, dynamic=True)
+    fit, check = runs(tep["dir"] / "d00.dat"), runs(tep["dir"] / "d00_te.dat")
+    mon.calibrate([fit], [check], 0.01)
+    assert mon.readout.dynamic is not None
+    x, a = runs(tep["dir"] / "d04.dat")
+    res = mon.process(["d04"] * len(x), x, a)
+    assert res.alarm[:100].mean() <= 0.2
+    assert res.alarm[110:].mean() >= 0.9
+    assert (res.top[110:, 0] == 8).mean() >= 0.9  # XMEAS9 departs most
+    assert (res.suspect[110:] == 8).mean() >= 0.9
+
+
+def test_dynamic_scores_do_not_depend_on_chunking(tep) -> None:
+    mon = Monitor(tep["model"], next_actions=True, dynamic=True)
+    mon.readout = mon.fit_readout([runs(tep["dir"] / "d00.dat")])
+    x, a = runs(tep["dir"] / "d04.dat")
+    whole = mon.process(["g"] * len(x), x, a)
+    mon.reset()
+    parts = [mon.process(["g"] * len(x[i : i + 7]), x[i : i + 7], a[i : i + 7])
+             for i in range(0, len(x), 7)]  # fmt: skip
+    np.testing.assert_allclose(np.concatenate([p.score for p in parts]), whole.score, rtol=1e-4)
+    np.testing.assert_array_equal(np.concatenate([p.top for p in parts]), whole.top)
+
+
+def test_row_own_actions_change_the_prediction(tep) -> None:
+    fit = runs(tep["dir"] / "d00.dat")
+    a = Monitor(tep["model"], next_actions=True).process(["g"] * 50, fit[0][:50], fit[1][:50])
+    b = Monitor(tep["model"]).process(["g"] * 50, fit[0][:50], fit[1][:50])
+    assert np.isnan(a.surprise[:3]).all() and np.isfinite(a.surprise[3:]).all()
+    assert not np.allclose(a.surprise[3:], b.surprise[3:])
+    assert alarm_threshold(a.surprise[3:], 0.05) > 0
+
+
+def test_cli_monitor_writes_top3_with_tep_names(tep, tmp_path, capsys) -> None:
+    out = tmp_path / "alarms.csv"
+    args = ["monitor", "--checkpoint", str(tep["run"]), "--data", f"tep:{tep['dir'] / 'd04.dat'}"]
+    assert main([*args, "--out", str(out), "--false-alarm-rate", "0.01"]) == 0
+    lines = [line.split(",") for line in out.read_text().splitlines()]
+    assert lines[0][6:] == ["suspect", "top3", "status"] and len(lines) == 201
+    alarm = np.array([int(f[5]) for f in lines[1:]])
+    assert alarm[:100].mean() <= 0.2 and alarm[110:].mean() >= 0.9  # calibrated on the store
+    alarmed = [f for f in lines[1:] if f[5] == "1"]
+    assert all(len(f[7].split(";")) == 3 for f in alarmed)
+    assert np.mean([f[7].split(";")[0] == "XMEAS9" for f in alarmed[-50:]]) >= 0.9
+    err = capsys.readouterr().err
+    assert "ALARM group d04" in err and "departing most:" in err

@@ -195,35 +195,16 @@ class EpisodeWriter:
         ``actions`` is (L, A) or (L - 1, A); the last row is padding and is stored as zeros.
         ``states`` is (L, S). Either is required exactly when the store was created with it.
         """
-        if self._file is None:
-            raise AmiError("EpisodeWriter is not open; use it as `with EpisodeWriter(...) as w:`")
+        self._require_open()
         n = len(self._lengths)
         obs = np.asarray(observations)
         if obs.ndim == 0 or obs.shape[0] < 1:
             raise AmiError(f"episode {n}: observations must hold at least one step")
         length = obs.shape[0]
         obs = self._check("observations", obs, (length, *self.obs_shape), self.obs_dtype)
-        data = {"observations": obs}
-        f32 = np.dtype(np.float32)
-        if (actions is None) != (self.action_dim is None):
-            want = "no actions" if self.action_dim is None else f"actions of dim {self.action_dim}"
-            raise AmiError(f"episode {n}: this store was created with {want}")
-        if actions is not None:
-            actions = np.asarray(actions)
-            rows = length - 1 if actions.ndim == 2 and actions.shape[0] == length - 1 else length
-            act = np.zeros((length, self.action_dim), np.float32)
-            checked = self._check("actions", actions, (rows, self.action_dim), f32)
-            act[: length - 1] = checked[: length - 1]
-            data["actions"] = act
-        if (states is None) != (self.state_dim is None):
-            want = "no states" if self.state_dim is None else f"states of dim {self.state_dim}"
-            raise AmiError(f"episode {n}: this store was created with {want}")
-        if states is not None:
-            data["states"] = self._check("states", states, (length, self.state_dim), f32)
+        data = {"observations": obs, **self._extras(n, length, actions, states)}
         for name, arr in data.items():
-            dset = self._file[name]
-            dset.resize(self._rows + length, axis=0)
-            dset[self._rows :] = arr
+            self._put(name, self._rows, arr)
         self._starts.append(self._rows)
         self._lengths.append(length)
         self._rows += length
@@ -237,42 +218,42 @@ class EpisodeWriter:
         ``add_episode``); a mismatch is an AmiError (the writer should then be aborted).
         Returns the episode's length.
         """
-        if self._file is None:
-            raise AmiError("EpisodeWriter is not open; use it as `with EpisodeWriter(...) as w:`")
+        self._require_open()
         n, start = len(self._lengths), self._rows
-        dset = self._file["observations"]
         rows = start
         for chunk in chunks:
             obs = np.asarray(chunk)
             if obs.ndim == 0 or obs.shape[0] == 0:
                 continue
             obs = self._check("observations", obs, (obs.shape[0], *self.obs_shape), self.obs_dtype)
-            dset.resize(rows + obs.shape[0], axis=0)
-            dset[rows:] = obs
+            self._put("observations", rows, obs)
             rows += obs.shape[0]
         length = rows - start
         if length < 1:
             raise AmiError(f"episode {n}: observations must hold at least one step")
-        # actions/states go through add_episode's checks with a stand-in for the observations
-        self._rows = start
-        try:
-            placeholder = np.broadcast_to(np.zeros((), self.obs_dtype), (length, *self.obs_shape))
-            self._write_extra(placeholder, actions, states)
-        finally:
-            self._rows = start
+        for name, arr in self._extras(n, length, actions, states).items():
+            self._put(name, start, arr)
         self._starts.append(start)
         self._lengths.append(length)
-        self._rows = start + length
+        self._rows = rows
         return length
 
-    def _write_extra(self, obs: np.ndarray, actions: Any, states: Any) -> None:
-        """Check and write actions/states of an episode of ``len(obs)`` steps at ``_rows``."""
-        n, length = len(self._lengths), obs.shape[0]
+    def _require_open(self) -> None:
+        if self._file is None:
+            raise AmiError("EpisodeWriter is not open; use it as `with EpisodeWriter(...) as w:`")
+
+    def _put(self, name: str, row: int, arr: np.ndarray) -> None:
+        dset = self._file[name]
+        dset.resize(row + len(arr), axis=0)
+        dset[row:] = arr
+
+    def _extras(self, n: int, length: int, actions: Any, states: Any) -> dict[str, np.ndarray]:
+        """Episode n's actions (padded to `length` rows) and states, checked."""
         f32 = np.dtype(np.float32)
+        data = {}
         if (actions is None) != (self.action_dim is None):
             want = "no actions" if self.action_dim is None else f"actions of dim {self.action_dim}"
             raise AmiError(f"episode {n}: this store was created with {want}")
-        data = {}
         if actions is not None:
             actions = np.asarray(actions)
             rows = length - 1 if actions.ndim == 2 and actions.shape[0] == length - 1 else length
@@ -285,10 +266,7 @@ class EpisodeWriter:
             raise AmiError(f"episode {n}: this store was created with {want}")
         if states is not None:
             data["states"] = self._check("states", states, (length, self.state_dim), f32)
-        for name, arr in data.items():
-            dset = self._file[name]
-            dset.resize(self._rows + length, axis=0)
-            dset[self._rows :] = arr
+        return data
 
     @property
     def num_episodes(self) -> int:

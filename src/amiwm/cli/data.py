@@ -10,6 +10,7 @@ from amiwm.cli import Parser
 
 def cmd_collect(args: argparse.Namespace) -> None:
     from amiwm.data.collect import collect
+    from amiwm.data.outside import parse_env_kwargs
 
     path = collect(
         args.env,
@@ -21,6 +22,9 @@ def cmd_collect(args: argparse.Namespace) -> None:
         frame_size=args.frame_size,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        env_kwargs=parse_env_kwargs(args.env_kwargs),
+        obs_key=args.obs_key,
+        state_keys=args.state_keys.split(",") if args.state_keys else None,
     )
     print(f"wrote {path}")
 
@@ -34,11 +38,26 @@ def cmd_data_inspect(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("collect", help="collect episodes from an environment into HDF5")
-    c.add_argument("--env", default="two-rooms", help="two-rooms or a Gymnasium id (rgb_array)")
+    c.add_argument(
+        "--env",
+        default="two-rooms",
+        help="an alias (two-rooms, reacher, pusht, ...) or a Gymnasium id",
+    )
     c.add_argument("--episodes", type=int, default=100)
     c.add_argument("--steps", type=int, default=100, help="steps per episode")
     c.add_argument("--out", type=Path, default=Path("data.h5"))
-    c.add_argument("--policy", default="drift", help="drift (two-rooms) or random")
+    c.add_argument(
+        "--policy", default="auto", help="auto | drift (rooms) | smooth | random | setpoints"
+    )
+    c.add_argument(
+        "--env-kwargs", help='constructor arguments as JSON, e.g. \'{"obs_type": "pixels"}\''
+    )
+    c.add_argument(
+        "--obs-key", help="the image entry of a dict observation (default: the only one)"
+    )
+    c.add_argument(
+        "--state-keys", help="comma-separated observation keys or info entries stored as states"
+    )
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--frame-size", type=int, default=64)
     c.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -65,8 +65,11 @@ def make_env(name: str, **kwargs: Any) -> gymnasium.Env:
     except gymnasium.error.Error as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise AmiError(f"cannot make environment {name!r}: {msg}") from e
-    except TypeError as e:
-        raise AmiError(f"bad arguments for environment {name!r}: {e}; check the env kwargs") from e
+    except (TypeError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise AmiError(
+            f"bad arguments for environment {name!r}: {msg}; check the env kwargs"
+        ) from e
 
 
 __all__ = [

@@ -67,12 +67,52 @@ def _remember(agent, args: argparse.Namespace):
     return memory
 
 
+def cmd_eval_protocol(args: argparse.Namespace) -> None:
+    """eval --goal-offset/--budget: start and goal from held-out episodes of a store."""
+    import json
+
+    from amiwm.data.store import EpisodeStore
+    from amiwm.data.windows import split_episodes
+    from amiwm.planning.protocol import evaluate_protocol, format_report
+    from amiwm.training.trainer import training_store
+
+    trained, run = training_store(args.checkpoint)
+    store = args.data if args.data is not None else trained
+    if not Path(store).is_file():
+        raise AmiError(f"episode store {store} not found; pass --data (a store of this env)")
+    with EpisodeStore(store) as s:
+        episodes = list(range(s.num_episodes))
+    if Path(store).resolve() == Path(trained).resolve():  # only the episodes training never saw
+        episodes = split_episodes(len(episodes), run.train.val_fraction, run.train.seed)[1]
+    if args.graph_data is None:
+        args.no_graph = True  # the protocol plans flat, straight to the goal frame
+    agent = None if args.planner == "random" else _agent(args)
+    report = evaluate_protocol(
+        agent,
+        store,
+        episodes,
+        env=args.env,
+        offset=args.goal_offset,
+        budget=args.budget,
+        pairs=args.episodes or 50,
+        seed=args.seed,
+        tolerance=args.tolerance,
+        progress=not (args.json or args.quiet),
+    )
+    report.update(planner=args.planner, env=args.env)
+    print(json.dumps(report) if args.json else format_report(report))
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
     from amiwm.envs import make_env
     from amiwm.planning.episodes import RandomAgent, evaluate
+    from amiwm.planning.protocol import protocol_defaults
 
+    if protocol_defaults(args):
+        return cmd_eval_protocol(args)
+    args.episodes = 100 if args.episodes is None else args.episodes
     if args.episodes < 1:
         raise AmiError(f"--episodes must be >= 1, got {args.episodes}")
     env = make_env(args.env)
@@ -195,7 +235,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="goal-reaching success of a planning agent")
     planning_flags(e)
     e.add_argument("--env", default="two-rooms")
-    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--episodes", type=int, help="episodes (default 100; protocol: 50 pairs)")
+    e.add_argument("--goal-offset", type=int, help="protocol: goal = the frame N steps later")
+    e.add_argument("--budget", type=int, help="protocol: env steps allowed per pair")
+    e.add_argument("--data", type=Path, help="protocol: store of pairs (default: training data)")
+    e.add_argument("--tolerance", type=float, help="protocol: state tolerance (outside envs)")
     e.add_argument("--distance", type=float, help="goal distance in steps (default: other room)")
     e.add_argument("--no-graph", action="store_true", help="flat planning straight to the goal")
     e.add_argument("--memory", type=Path, help="record every transition into this memory store")

@@ -278,6 +278,8 @@ def collect(
                 "env_observation_space": space_to_json(gym_env.observation_space),
                 "frames_from": source if frames_key is None else f"observation.{frames_key}",
                 "state_source": rec.state_source,
+                "env_kwargs": dict(env_kwargs or {}),
+                "obs_key": frames_key,
                 "reset_seeds": f"seed + episode index ({seed}..{seed + episodes - 1})",
             },
         }

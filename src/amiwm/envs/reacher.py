@@ -21,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from amiwm.envs.extras import headless_gl, require
+from amiwm.envs.extras import headless_gl, missing_package
 from amiwm.errors import AmiError
 
 STATE_NAMES = ("shoulder", "wrist", "shoulder_vel", "wrist_vel", "target_x", "target_y")
@@ -31,6 +31,15 @@ def angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|a - b| for angles, wrapped to [0, pi]."""
     d = np.mod(np.asarray(a, float) - np.asarray(b, float) + math.pi, 2 * math.pi) - math.pi
     return np.abs(d)
+
+
+def _gl_error(e: Exception) -> AmiError:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return AmiError(
+        f"MuJoCo cannot render headless (MUJOCO_GL={os.environ.get('MUJOCO_GL')}): {msg}; "
+        "use MUJOCO_GL=egl with the Debian packages libegl1 libgl1-mesa-dri libopengl0, or "
+        "MUJOCO_GL=osmesa with libosmesa6"
+    )
 
 
 class ReacherEnv(gym.Env):
@@ -54,20 +63,19 @@ class ReacherEnv(gym.Env):
         if task not in ("easy", "hard"):
             raise AmiError(f"unknown reacher task {task!r}; use 'easy' or 'hard'")
         headless_gl()
-        require("reacher", "mujoco", "dm_control")
-        import mujoco
-        from dm_control import mujoco as dm_mujoco
-        from dm_control import suite
-
-        self._dm = suite.load("reacher", task, task_kwargs={"time_limit": math.inf})
         try:
+            import mujoco
+            from dm_control import mujoco as dm_mujoco
+            from dm_control import suite
+
+            self._dm = suite.load("reacher", task, task_kwargs={"time_limit": math.inf})
             self._camera = dm_mujoco.Camera(self._dm.physics, size, size, camera_id=0)
+        except ImportError as e:
+            if (e.name or "").split(".")[0] in ("mujoco", "dm_control", "dm_env"):
+                raise missing_package("reacher", e) from None
+            raise _gl_error(e) from None
         except Exception as e:  # no usable GL backend: say which and what to do, in one line
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise AmiError(
-                f"MuJoCo cannot render headless (MUJOCO_GL={os.environ['MUJOCO_GL']}): {msg}; "
-                "install libegl1 and libgl1-mesa-dri (EGL), or libosmesa6 and MUJOCO_GL=osmesa"
-            ) from None
+            raise _gl_error(e) from None
         for flag in ("mjRND_SHADOW", "mjRND_REFLECTION", "mjRND_SKYBOX"):
             self._camera._scene.flags[getattr(mujoco.mjtRndFlag, flag)] = 0
         self.size, self.max_steps, self.tolerance = size, max_steps, float(tolerance)

@@ -91,6 +91,8 @@ def test_bad_inputs_are_one_liners(rooms):
     collect("Pendulum-v1", 2, 10, rooms / "pend.h5", policy="random", progress=False)
     with pytest.raises(AmiError, match="--tolerance"):
         GoalTask(rooms / "pend.h5", None, budget=5, tolerance=None)
+    with pytest.raises(AmiError, match="collected in Pendulum-v1, not two-rooms"):
+        GoalTask(rooms / "pend.h5", "two-rooms", budget=5, tolerance=0.1)
 
 
 def test_outside_env_by_replay_and_tolerance(rooms):

@@ -99,9 +99,16 @@ class GoalTask:
         with EpisodeStore(store_path) as store:
             attrs = store.attrs
         meta = attrs.get("metadata_json") or {}
-        self.env_name = env or attrs.get("env_id")
+        from amiwm.envs import resolve_env_id
+
+        recorded = attrs.get("env_id")
+        self.env_name = env or recorded
         if not self.env_name:
             raise AmiError(f"{store_path} does not say its environment; pass --env")
+        if recorded and env and resolve_env_id(env) != recorded:
+            raise AmiError(
+                f"{store_path} was collected in {recorded}, not {env}; pass --env {recorded}"
+            )
         self.frame_size = int(attrs.get("frame_size") or 64)
         self.reset_seed = int(attrs.get("seed", 0))
         kwargs = dict(meta.get("env_kwargs") or {})

@@ -77,9 +77,10 @@ def main() -> None:
     print(f"render 64 px: dm_control default {default:.0f} frames/s, amiwm reacher {ours:.0f}")
     for block in (1, 5):
         t = plan_seconds(a.threads, a.repeats, block)
+        runs = ", ".join(f"{x:.2f}" for x in t)
         print(
             f"CEM 300x30x30 horizon 5, action block {block}, {a.threads} threads: "
-            f"median {statistics.median(t):.2f} s per plan (runs {', '.join(f'{x:.2f}' for x in t)})"
+            f"median {statistics.median(t):.2f} s per plan (runs {runs})"
         )
 
 

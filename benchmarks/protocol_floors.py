@@ -33,7 +33,7 @@ def main() -> None:
             r = evaluate_protocol(None, store, list(range(a.episodes)), pairs=50, seed=42)
             f = r["floors"]
             print(
-                f"{env:10s} policy {r['protocol']['start_from']:5s} "
+                f"{env:10s} start: {r['protocol']['start_from']:5s} "
                 + "  ".join(
                     f"{k} {v['success_rate']:.0%} [{v['ci95'][0]:.0%}, {v['ci95'][1]:.0%}]"
                     for k, v in f.items()

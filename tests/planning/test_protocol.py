@@ -86,6 +86,8 @@ def test_bad_inputs_are_one_liners(rooms):
         goal_pairs(rooms / "d.h5", [5], offset=500, count=3, seed=0)
     with pytest.raises(AmiError, match="budget must be >= 1"):
         evaluate_protocol(None, rooms / "d.h5", [5], offset=5, budget=0)
+    with pytest.raises(AmiError, match="no held-out episodes"):
+        goal_pairs(rooms / "d.h5", [], offset=5, count=3, seed=0)
     with pytest.raises(AmiError, match="goal-offset must be >= 1"):
         goal_pairs(rooms / "d.h5", [5], offset=0, count=3, seed=0)
     collect("Pendulum-v1", 2, 10, rooms / "pend.h5", policy="random", progress=False)

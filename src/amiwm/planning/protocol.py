@@ -52,6 +52,11 @@ def goal_pairs(
         raise AmiError(f"--goal-offset must be >= 1, got {offset}")
     if count < 1:
         raise AmiError(f"the protocol needs >= 1 pair, got {count}")
+    if not episodes:
+        raise AmiError(
+            f"no held-out episodes in {store_path} (the model was trained on all of them); "
+            "pass --data with episodes training never saw"
+        )
     with EpisodeStore(store_path) as store:
         if not store.has_states:
             raise AmiError(
@@ -185,7 +190,9 @@ class GoalTask:
 
 
 class ZeroAgent:
-    """Floor: doing nothing (the zero action, clipped into the action space)."""
+    """Floor: doing nothing (the zero action, clipped into the action space). Meaningful for
+    relative moves and torques (two-rooms, reacher, pusht); where actions are absolute targets
+    (gym-pusht's own env) zero is a place, not nothing."""
 
     def __init__(self, action_space: Any) -> None:
         self.action = np.clip(np.zeros(action_space.shape), action_space.low, action_space.high)

@@ -112,7 +112,7 @@ def test_drift_policy_deterministic() -> None:
 
 
 def test_make_policy_errors() -> None:
-    assert POLICY_NAMES == ("random", "drift", "setpoints")
+    assert POLICY_NAMES == ("auto", "random", "drift", "setpoints", "smooth")
     env = TwoRoomsEnv()
     with pytest.raises(AmiError, match="random"):
         make_policy("greedy", env, seed=0)

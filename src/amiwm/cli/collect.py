@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from amiwm.cli import names
+
 
 def cmd_collect(args: argparse.Namespace) -> None:
     from amiwm.data.collect import collect
+    from amiwm.data.outside import parse_env_kwargs
 
     path = collect(
         args.env,
@@ -19,19 +22,37 @@ def cmd_collect(args: argparse.Namespace) -> None:
         frame_size=args.frame_size,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        env_kwargs=parse_env_kwargs(args.env_kwargs),
+        obs_key=args.obs_key,
+        state_keys=args.state_keys,
     )
     print(f"wrote {path}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("collect", help="collect episodes from an environment into HDF5")
-    c.add_argument("--env", default="two-rooms", help="two-rooms or a Gymnasium id (rgb_array)")
+    c.add_argument(
+        "--env",
+        default="two-rooms",
+        help="two-rooms, reacher, pusht, ... or a Gymnasium id",
+    )
     c.add_argument("--episodes", type=int, default=100)
     c.add_argument("--steps", type=int, default=100, help="steps per episode")
     c.add_argument("--out", type=Path, default=Path("data.h5"))
-    c.add_argument("--policy", default="drift", help="drift (two-rooms) or random")
+    c.add_argument(
+        "--policy", default="auto", help="auto | drift (rooms) | smooth | random | setpoints"
+    )
+    c.add_argument(
+        "--env-kwargs", help='constructor arguments as JSON, e.g. \'{"obs_type": "pixels"}\''
+    )
+    c.add_argument("--obs-key", help="image entry of a dict observation (default: the only one)")
+    c.add_argument(
+        "--state-keys",
+        type=names,
+        help="observation keys or info entries stored as states (a,b)",
+    )
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--frame-size", type=int, default=64)
+    c.add_argument("--frame-size", type=int, default=64, help="pixels, a multiple of 16")
     c.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_collect)

@@ -78,11 +78,42 @@ def _remember(agent, args: argparse.Namespace):
     return Recorder(agent, agent.model, memory), memory
 
 
+def cmd_eval_protocol(args: argparse.Namespace, offset: int, budget: int) -> None:
+    """eval --goal-offset/--budget: start and goal from held-out episodes of a store."""
+    import json
+
+    from amiwm.planning.protocol import evaluate_protocol, format_report, held_out_source
+
+    store, episodes = held_out_source(args.checkpoint, args.data)
+    # the protocol plans flat, straight to the goal frame, unless given a graph store
+    agent = None if args.planner == "random" else make_agent_from(args, args.graph_data is not None)
+    report = evaluate_protocol(
+        agent,
+        store,
+        episodes,
+        env=args.env,
+        offset=offset,
+        budget=budget,
+        pairs=args.episodes or 50,
+        seed=args.seed,
+        tolerance=args.tolerance,
+        progress=not (args.json or args.quiet),
+    )
+    report.update(planner=args.planner, env=args.env)
+    print(json.dumps(report) if args.json else format_report(report))
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
     from amiwm.envs import make_env
     from amiwm.planning.episodes import RandomAgent, evaluate
+    from amiwm.planning.protocol import protocol_settings
+
+    protocol = protocol_settings(args.env, args.goal_offset, args.budget, args.tolerance)
+    if protocol is not None:
+        return cmd_eval_protocol(args, *protocol)
+    args.episodes = 100 if args.episodes is None else args.episodes
 
     if args.episodes < 1:
         raise AmiError(f"--episodes must be >= 1, got {args.episodes}")
@@ -134,7 +165,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="goal-reaching success of a planning agent")
     planning_flags(e)
     e.add_argument("--env", default="two-rooms")
-    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--episodes", type=int, help="episodes (default 100; protocol: 50 pairs)")
+    e.add_argument("--goal-offset", type=int, help="protocol: goal = the frame N steps later")
+    e.add_argument("--budget", type=int, help="protocol: env steps allowed per pair")
+    e.add_argument("--data", type=Path, help="protocol: store of pairs (default: training data)")
+    e.add_argument("--tolerance", type=float, help="protocol: state tolerance (outside envs)")
     e.add_argument("--distance", type=float, help="goal distance in steps (default: other room)")
     e.add_argument("--no-graph", action="store_true", help="flat planning straight to the goal")
     e.add_argument("--memory", type=Path, help="record every transition into this memory store")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from amiwm.data.outside import StateReader, default_state_keys, image_key
 from amiwm.data.store import EpisodeWriter
 from amiwm.errors import AmiError
 
@@ -74,38 +76,55 @@ def to_frame(image: Any, size: int) -> np.ndarray:
 class _Recorder:
     """Turns (obs, info) from one env into stored observations and states.
 
-    ``source``: "observation" (image observations), "render" (``env.render()`` frames) or
-    "sensors" (the float vector observation itself).
+    ``source``: "observation" (image observations, or the ``frames_key`` entry of a dict
+    observation), "render" (``env.render()`` frames) or "sensors" (the float vector observation
+    itself). ``state_keys`` name observation keys or info entries to record as the state.
     """
 
-    def __init__(self, env: gym.Env, frame_size: int, source: str, obs: Any, info: dict):
-        self.env, self.size, self.source = env, frame_size, source
-        if source == "observation":
-            self.state_source = "info.pos" if "pos" in info else None
-        elif source == "sensors":
-            self.state_source = "info.state" if "state" in info else None
+    def __init__(
+        self,
+        env: gym.Env,
+        frame_size: int,
+        source: str,
+        obs: Any,
+        info: dict,
+        frames_key: str | None = None,
+        state_keys: Sequence[str] | None = None,
+    ):
+        self.env, self.size, self.source, self.frames_key = env, frame_size, source, frames_key
+        name = env.spec.id if env.spec is not None else str(env)
+        self.reader: StateReader | None = None
+        if state_keys is None and source == "sensors":
+            state_keys = ["info.state"] if "state" in info else []
+        elif state_keys is None and (source == "observation" or isinstance(obs, dict)):
+            state_keys = default_state_keys(obs, info, frames_key)
+        if state_keys is None:  # a rendered env: its vector observation is the state
+            self.state_source: str | None = "observation"
+        elif state_keys:
+            self.reader = StateReader(name, state_keys, obs, info)
+            self.state_source = ",".join(self.reader.sources)
         else:
-            self.state_source = "observation"
+            self.state_source = None
         state = self.state(obs, info)
         self.state_dim = None if state is None else int(state.size)
-        self.obs_dim = int(np.asarray(obs).size)
+        self.obs_dim = int(np.asarray(obs).size) if source == "sensors" else 0
 
     def frame(self, obs: Any) -> np.ndarray:
         if self.source == "sensors":
             return np.asarray(obs, dtype=np.float32).reshape(-1)
         if self.source == "observation":
-            return to_frame(obs, self.size)
+            return to_frame(obs[self.frames_key] if self.frames_key else obs, self.size)
         image = self.env.render()
         if image is None:
             raise AmiError("env.render() returned None in rgb_array mode; cannot record frames")
         return to_frame(image, self.size)
 
     def state(self, obs: Any, info: dict) -> np.ndarray | None:
+        if self.reader is not None:
+            return self.reader.read(obs, info)
         if self.state_source is None:
             return None
-        key = self.state_source.removeprefix("info.")
-        value = obs if self.state_source == "observation" else info[key]
-        return np.asarray(value, dtype=np.float32).reshape(-1)
+        return np.asarray(obs, dtype=np.float32).reshape(-1)
 
 
 def _init_params(env: gym.Env) -> set[str]:
@@ -115,11 +134,15 @@ def _init_params(env: gym.Env) -> set[str]:
         return set()
 
 
-def _make(env: str, modality: str, env_kwargs: dict[str, Any], steps: int) -> tuple[gym.Env, str]:
-    """The env and where observations come from: "observation" (RGB frames), "render" or
-    "sensors". ``modality`` "auto": image observations are frames; a float vector is rendered
-    to frames when the env can render rgb_array, else recorded as sensors. An env whose
-    constructor takes ``max_steps`` gets ``max_steps=steps`` unless ``env_kwargs`` sets it."""
+def _make(
+    env: str, modality: str, env_kwargs: dict[str, Any], steps: int, obs_key: str | None = None
+) -> tuple[gym.Env, str, str | None]:
+    """The env, where observations come from ("observation": RGB frames, "render" or
+    "sensors") and the dict-observation key holding the frames. ``modality`` "auto": image
+    observations (or a dict's image entry, preferred over render(), which may draw overlays)
+    are frames; a float vector is rendered to frames when the env can render rgb_array, else
+    recorded as sensors. An env whose constructor takes ``max_steps`` gets ``max_steps=steps``
+    unless ``env_kwargs`` sets it."""
     from amiwm.envs import make_env
 
     if modality not in MODALITIES:
@@ -137,26 +160,31 @@ def _make(env: str, modality: str, env_kwargs: dict[str, Any], steps: int) -> tu
             )
         obs_space = made.observation_space
         can_render = "rgb_array" in made.metadata.get("render_modes", [])
+        key = image_key(env, obs_space, obs_key)
+        if key is not None and modality != "sensors":
+            return made, "observation", key
         if _is_image_space(obs_space) and modality != "sensors":
-            return made, "observation"
+            return made, "observation", None
         if _is_vector_space(obs_space) and (
             modality == "sensors" or (modality == "auto" and not can_render)
         ):
-            return made, "sensors"
+            return made, "sensors", None
         if modality == "sensors":
             raise AmiError(
                 f"environment {env!r} has observations {obs_space}; sensors need a 1-D float Box"
             )
         if not can_render:
             raise AmiError(
-                f"environment {env!r} has vector observations and cannot render rgb_array "
-                "frames; use an env with image observations or rgb_array rendering"
+                f"environment {env!r} has observations {obs_space} without images and cannot "
+                "render rgb_array frames; use an env with image observations or rgb_array "
+                "rendering (or --obs-key for a dict observation)"
             )
     except BaseException:
         made.close()
         raise
     made.close()
-    return make_env(env, render_mode="rgb_array", **env_kwargs), "render"
+    kwargs = {"render_mode": "rgb_array", **env_kwargs}
+    return make_env(env, **kwargs), "render", None
 
 
 def _names(base: gym.Env, attr: str, prefix: str, n: int) -> list[str]:
@@ -189,13 +217,15 @@ def collect(
     episodes: int,
     steps: int,
     out: str | os.PathLike[str],
-    policy: str = "drift",
+    policy: str = "auto",
     seed: int = 0,
     frame_size: int = 64,
     overwrite: bool = False,
     progress: bool = True,
     modality: str = "auto",
     env_kwargs: dict[str, Any] | None = None,
+    obs_key: str | None = None,
+    state_keys: Sequence[str] | None = None,
 ) -> Path:
     """Run ``policy`` in ``env`` and write ``episodes`` episodes of <= ``steps`` actions to ``out``.
 
@@ -209,8 +239,12 @@ def collect(
     observations and L actions (last row zero). The file is written atomically; an existing
     ``out`` is refused unless ``overwrite``. ``env_kwargs`` go to the env's constructor (plus
     ``max_steps=steps`` when it takes ``max_steps`` and ``env_kwargs`` does not set it).
+    Dict observations: ``obs_key`` names the image entry (default: the only one);
+    ``state_keys`` name observation keys or info entries stored as ``/states`` (default:
+    ``info['state']``, else ``info['pos']``, else a dict observation's other numeric entries).
+    ``policy`` "auto": the drifting walk in rooms envs, smooth correlated noise elsewhere.
     """
-    from amiwm.envs.policies import make_policy
+    from amiwm.envs.policies import make_policy, resolve_policy
 
     out = Path(out)
     if episodes < 1:
@@ -221,10 +255,12 @@ def collect(
         raise AmiError(f"frame_size must be >= 8 pixels, got {frame_size}")
     if out.exists() and not overwrite:
         raise AmiError(f"{out} already exists; pass --overwrite or choose another path")
-    gym_env, source = _make(env, modality, dict(env_kwargs or {}), steps)
+    gym_env, source, frames_key = _make(env, modality, dict(env_kwargs or {}), steps, obs_key)
     try:
         act = make_policy(policy, gym_env, seed)
-        rec = _Recorder(gym_env, frame_size, source, *gym_env.reset(seed=seed))
+        policy = resolve_policy(policy, gym_env)
+        first = gym_env.reset(seed=seed)
+        rec = _Recorder(gym_env, frame_size, source, *first, frames_key, state_keys)
         env_id = gym_env.spec.id if gym_env.spec is not None else env
         sensors = source == "sensors"
         obs_shape = (rec.obs_dim,) if sensors else (frame_size, frame_size, 3)
@@ -240,8 +276,10 @@ def collect(
                 "episodes": episodes,
                 "max_steps": steps,
                 "env_observation_space": space_to_json(gym_env.observation_space),
-                "frames_from": source,
+                "frames_from": source if frames_key is None else f"observation.{frames_key}",
                 "state_source": rec.state_source,
+                "env_kwargs": dict(env_kwargs or {}),
+                "obs_key": frames_key,
                 "reset_seeds": f"seed + episode index ({seed}..{seed + episodes - 1})",
             },
         }

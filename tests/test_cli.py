@@ -312,3 +312,29 @@ def test_demo_end_to_end(tmp_path):
         assert (out / name).is_file(), name
     assert (out / "model" / "checkpoint" / "manifest.json").is_file()
     assert "episode.gif" in (out / "index.html").read_text()
+
+
+def test_eval_takes_the_checkpoints_env_and_refuses_one_that_does_not_fit(workdir, tiny_run):
+    """Without --env, eval runs in the env the training data came from; an env whose actions
+    do not fit the checkpoint is one line, not a crash."""
+    r = cli("eval", "--checkpoint", "tiny", "--episodes", "1", "--samples", "8", "--elites", "2",
+            "--iterations", "1", "--json", "--no-graph", cwd=workdir)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["env"] == "amiwm/TwoRooms-v0"
+    r = cli("eval", "--checkpoint", "tiny", "--env", "plant", "--episodes", "1", cwd=workdir)
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "bounds its actions" in r.stderr
+
+
+def test_plan_with_the_hierarchical_planner(workdir, tiny_run):
+    import numpy as np
+    from PIL import Image
+
+    for name in ("start.png", "goal.png"):
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(workdir / name)
+    r = cli("plan", "--checkpoint", "tiny", "--obs", "start.png", "--goal", "goal.png",
+            "--planner", "hierarchical", "--graph-data", "d.h5", "--samples", "8",
+            "--elites", "2", "--iterations", "1", cwd=workdir)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["actions"]) >= 1 and out["plan_ms"] > 0

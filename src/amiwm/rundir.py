@@ -57,6 +57,16 @@ class RunDir:
             )
         return path
 
+    @property
+    def env_id(self) -> str | None:
+        """The environment the training data was collected in, when the store says so."""
+        path = self.training_data
+        if path is None:
+            return None
+        with EpisodeStore(path) as store:
+            env = store.attrs.get("env_id")
+        return str(env) if env else None
+
     @cached_property
     def split(self) -> tuple[list[int], list[int]]:
         """(train, validation) episode indices of the training store, as training drew them."""

@@ -103,13 +103,25 @@ def cmd_eval_protocol(args: argparse.Namespace, offset: int, budget: int) -> Non
     print(json.dumps(report) if args.json else format_report(report))
 
 
+def recorded_env(checkpoint: Path) -> str | None:
+    """The environment a checkpoint's training data came from (None: not known)."""
+    from amiwm.rundir import RunDir
+
+    try:
+        return RunDir(checkpoint).env_id
+    except AmiError:
+        return None
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
     from amiwm.envs import make_env
-    from amiwm.planning.episodes import RandomAgent, evaluate
+    from amiwm.planning.episodes import RandomAgent, check_action_space, evaluate
     from amiwm.planning.protocol import protocol_settings
 
+    if args.env is None:
+        args.env = recorded_env(args.checkpoint) or "two-rooms"
     protocol = protocol_settings(args.env, args.goal_offset, args.budget, args.tolerance)
     if protocol is not None:
         return cmd_eval_protocol(args, *protocol)
@@ -122,6 +134,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         agent = RandomAgent(env.action_space, args.seed)
     else:
         agent = make_agent_from(args, graph=not args.no_graph)
+        check_action_space(agent.model.config, env.action_space, args.env)
     agent, memory = _remember(agent, args) if args.planner != "random" else (agent, None)
     probe = None
     if args.video and args.planner != "random" and agent.data is not None:
@@ -164,7 +177,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="goal-reaching success of a planning agent")
     planning_flags(e)
-    e.add_argument("--env", default="two-rooms")
+    e.add_argument("--env", help="environment (default: the training data's, else two-rooms)")
     e.add_argument("--episodes", type=int, help="episodes (default 100; protocol: 50 pairs)")
     e.add_argument("--goal-offset", type=int, help="protocol: goal = the frame N steps later")
     e.add_argument("--budget", type=int, help="protocol: env steps allowed per pair")

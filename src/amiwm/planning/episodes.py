@@ -56,6 +56,31 @@ def sample_task(
     raise AmiError(f"could not place a goal {distance} steps away in this environment")
 
 
+def check_action_space(config: Any, space: Any, env: str) -> None:
+    """One line when an environment's Box actions do not fit a model's (dimension or bounds)."""
+    if not hasattr(space, "shape") or not hasattr(space, "low"):
+        return
+    dim = int(np.prod(space.shape))
+    if dim != config.action_dim:
+        raise AmiError(
+            f"{env} takes {dim}-d actions, the checkpoint {config.action_dim}-d; use the env it "
+            "was trained in (--env)"
+        )
+    low, high = config.action_low, config.action_high
+    if (
+        low
+        and high
+        and not (
+            np.allclose(space.low.reshape(-1), low, atol=1e-5)
+            and np.allclose(space.high.reshape(-1), high, atol=1e-5)
+        )
+    ):
+        raise AmiError(
+            f"{env} bounds its actions to [{space.low.min():g}, {space.high.max():g}], the "
+            f"checkpoint to [{min(low):g}, {max(high):g}]; use the env it was trained in"
+        )
+
+
 def run_episode(
     env: Any,
     agent: Agent,

@@ -33,9 +33,8 @@ import numpy as np
 import torch
 
 from amiwm.config import RunConfig
-from amiwm.evaluation import ridge_fit
 from amiwm.models.forecast import rows_needed
-from amiwm.monitoring.forecast import Forecaster
+from amiwm.monitoring.forecast import Forecaster, ridge_cv
 from amiwm.training.trainer import train
 
 HORIZONS = (1, 5, 20)
@@ -52,7 +51,7 @@ def lag_design(xn: np.ndarray, a: np.ndarray | None, s: np.ndarray, p: int, k: i
 class ARX:
     """Iterated one-step and direct per-horizon ARX on standardised readings and actions."""
 
-    def __init__(self, runs: list, p: int, horizon: int, alpha: float = 1e-3) -> None:
+    def __init__(self, runs: list, p: int, horizon: int) -> None:
         self.p, self.horizon = p, horizon
         acts = [a for _, a in runs if a is not None]
         self.amu = np.concatenate(acts).mean(0) if acts else None
@@ -64,9 +63,9 @@ class ARX:
             one.append((lag_design(xn, a, s, p, 1), xn[s + 1]))
             for k in range(1, horizon + 1):
                 direct[k - 1].append((lag_design(xn, a, s, p, k), xn[s + k]))
-        self.w1 = ridge_fit(*(np.concatenate(v) for v in zip(*one, strict=True)), alpha)
+        self.w1 = ridge_cv(*(np.concatenate(v) for v in zip(*one, strict=True)))
         self.wk = [
-            ridge_fit(*(np.concatenate(v) for v in zip(*d, strict=True)), alpha) for d in direct
+            ridge_cv(*(np.concatenate(v) for v in zip(*d, strict=True))) for d in direct
         ]
 
     def _a(self, a: np.ndarray | None) -> np.ndarray | None:
@@ -112,6 +111,7 @@ def evaluate(fc: Forecaster, fit_runs: list, test_runs: list) -> dict:
         preds = {
             "amiwm": (fc.forecast(win, acts, hmax) - mean) / std,
             "persistence": np.repeat(xn[s][:, None], hmax, 1),
+            "training mean": np.zeros_like(truth),
         }
         for p, m in arx.items():
             preds[f"ARX p={p}"] = m.iterated(xn, a, s)

@@ -48,11 +48,38 @@ def store_runs(path: Path, episodes: Sequence[int]) -> list[Run]:
     return [(ep["observations"], ep["actions"][:-1] if "actions" in ep else None) for ep in eps]
 
 
+ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+def ridge_cv(
+    x: np.ndarray, y: np.ndarray, alphas: Sequence[float] = ALPHAS, folds: int = 5
+) -> np.ndarray:
+    """Ridge weights (F + 1, K) with the penalty of `alphas` that predicts contiguous held-out
+    folds of the rows best (rows in time order: a fold is a stretch the fit never saw)."""
+    n = len(x)
+    if n < 2 * folds or len(alphas) == 1:
+        return ridge_fit(x, y, alphas[0])
+    edges = np.linspace(0, n, folds + 1).astype(int)
+    err = np.zeros(len(alphas))
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        test = np.zeros(n, bool)
+        test[lo:hi] = True
+        for i, alpha in enumerate(alphas):
+            w = ridge_fit(x[~test], y[~test], alpha)
+            err[i] += ((y[test] - (x[test] @ w[:-1] + w[-1])) ** 2).sum()
+    return ridge_fit(x, y, alphas[int(np.argmin(err))])
+
+
 def fit_readout(
-    model: WorldModel, runs: Sequence[Run], horizon: int, alpha: float = 1e-3, batch: int = 2048
+    model: WorldModel,
+    runs: Sequence[Run],
+    horizon: int,
+    alphas: Sequence[float] = ALPHAS,
+    batch: int = 2048,
 ) -> ForecastReadout:
     """Ridge read-out for steps 1..horizon from every start of `runs` (normal operation) that
-    has a full window before it and `horizon` rows after it."""
+    has a full window before it and `horizon` rows after it; each horizon's penalty is chosen
+    among `alphas` on contiguous held-out folds of those starts."""
     if horizon < 1:
         raise AmiError(f"--horizon must be >= 1, got {horizon}")
     need, h = rows_needed(model), model.config.history
@@ -77,7 +104,7 @@ def fit_readout(
     f, y = np.concatenate(feats), np.concatenate(targets)
     mu, sd = f.mean(0), f.std(0) + 1e-6
     fn = (f - mu) / sd
-    w = np.stack([ridge_fit(fn[:, k], y[:, k], alpha) for k in range(horizon)])
+    w = np.stack([ridge_cv(fn[:, k], y[:, k], alphas) for k in range(horizon)])
     fb = np.concatenate([fn, np.ones((*fn.shape[:2], 1))], axis=2)
     res = (y - np.einsum("nhf,hfd->nhd", fb, w)).std(0)
     return ForecastReadout(w, mu, sd, res)
@@ -146,20 +173,31 @@ class Forecaster:
         spec = run.spec
         self.next_row = spec is not None and spec.kind in TEP_KINDS
         self.columns = trained_columns(checkpoint, self.model, **columns)
-        if fit is not None:
-            runs = self.table_runs(self.read(fit))
-            self.basis = fit
-        else:
-            path = run.require_training_data("to fit the read-out on", "--fit FILE (normal data)")
-            train, _ = run.split
-            step = max(1, len(train) // most)
-            runs = store_runs(path, train[::step][:most])
-            self.basis = "the checkpoint's training episodes"
-        self.readout = fit_readout(self.model, runs, horizon)
+        self.run, self.fit_spec, self.most = run, fit, most
+        self.basis = fit or "the checkpoint's training episodes"
+        self.fit_horizon = horizon
+        self._readout: ForecastReadout | None = None
+
+    @property
+    def readout(self) -> ForecastReadout:
+        """The read-out, fitted on first use (on `fit` or the training episodes)."""
+        if self._readout is None:
+            if self.fit_spec is not None:
+                runs = self.table_runs(self.read(self.fit_spec))
+            else:
+                run = self.run
+                path = run.require_training_data(
+                    "to fit the read-out on", "--fit FILE (normal data)"
+                )
+                train, _ = run.split
+                step = max(1, len(train) // self.most)
+                runs = store_runs(path, train[:: step][: self.most])
+            self._readout = fit_readout(self.model, runs, self.fit_horizon)
+        return self._readout
 
     @property
     def horizon(self) -> int:
-        return self.readout.horizon
+        return self.fit_horizon
 
     @property
     def action_names(self) -> list[str]:
@@ -193,13 +231,19 @@ class Forecaster:
         under `plan` (horizon, A) or, without one, the last recorded action held."""
         horizon = self.horizon if horizon is None else horizon
         need, h = rows_needed(self.model), self.model.config.history
-        out = []
-        for g, r in zip(table.groups(), table.group_rows(), strict=True):
+        if horizon < 1:
+            raise AmiError(f"--horizon must be >= 1, got {horizon}")
+        if plan is not None and len(plan) < horizon:
+            raise AmiError(f"the plan has {len(plan)} steps, a horizon of {horizon} needs them all")
+        groups = list(zip(table.groups(), table.group_rows(), strict=True))
+        for g, r in groups:
             if len(r) < need:
                 raise AmiError(
                     f"group {g!r} has {len(r)} rows; a forecast reads the latest {need} "
                     f"(context {self.model.config.rows_per_obs} + history {h} - 1)"
                 )
+        out = []
+        for g, r in groups:
             x = table.sensors[r[-need:]]
             acts = None
             if self.action_names:

@@ -64,9 +64,7 @@ class ARX:
             for k in range(1, horizon + 1):
                 direct[k - 1].append((lag_design(xn, a, s, p, k), xn[s + k]))
         self.w1 = ridge_cv(*(np.concatenate(v) for v in zip(*one, strict=True)))
-        self.wk = [
-            ridge_cv(*(np.concatenate(v) for v in zip(*d, strict=True))) for d in direct
-        ]
+        self.wk = [ridge_cv(*(np.concatenate(v) for v in zip(*d, strict=True))) for d in direct]
 
     def _a(self, a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None or self.amu is None else (a - self.amu) / self.asd

@@ -75,7 +75,7 @@ def test_what_if_follows_the_plan_and_beats_persistence(plant) -> None:
     for (_, hi), (_, lo) in zip(high, low, strict=True):
         assert hi[-1, 0] > lo[-1, 0] + 2.0  # x1 settles near u / 0.4: 10 apart in truth
     # recorded actions, every start of the held-out units: below persistence at 1 and 5 steps
-    model, need, h = fc.model, rows_needed(fc.model), fc.model.config.history
+    need, h = rows_needed(fc.model), fc.model.config.history
     err, pers = np.zeros(5), np.zeros(5)
     for x, a in fc.table_runs(table):
         s = np.arange(need - 1, len(x) - 5)
@@ -153,3 +153,15 @@ def test_cli_forecast(plant, tmp_path) -> None:
     r = cli(*base, "--horizon", "2", "--out", "f.csv", "--overwrite", cwd=tmp_path)
     assert r.returncode == 0 and "last actions held" in r.stderr
     assert len((tmp_path / "f.csv").read_text().splitlines()) == 1 + 3 * 2
+
+
+def test_ridge_cv_matches_ridge_fit_and_picks_a_penalty() -> None:
+    from amiwm.evaluation import ridge_fit
+    from amiwm.monitoring.forecast import ridge_cv
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5))
+    y = x @ rng.normal(size=(5, 2)) + 0.01 * rng.normal(size=(200, 2))
+    np.testing.assert_allclose(ridge_cv(x, y, (0.1,)), ridge_fit(x, y, 0.1), rtol=1e-8)
+    w = ridge_cv(x, y, (1e-4, 10.0))  # clean data: the small penalty wins
+    np.testing.assert_allclose(w, ridge_fit(x, y, 1e-4), rtol=1e-8)

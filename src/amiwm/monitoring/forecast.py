@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from amiwm.errors import AmiError
-from amiwm.evaluation import ridge_fit
 from amiwm.models.forecast import ForecastReadout, forecast, latent_features, rows_needed
 from amiwm.models.world_model import WorldModel
 from amiwm.rundir import RunDir
@@ -54,20 +53,29 @@ ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 def ridge_cv(
     x: np.ndarray, y: np.ndarray, alphas: Sequence[float] = ALPHAS, folds: int = 5
 ) -> np.ndarray:
-    """Ridge weights (F + 1, K) with the penalty of `alphas` that predicts contiguous held-out
-    folds of the rows best (rows in time order: a fold is a stretch the fit never saw)."""
+    """Ridge weights (F + 1, K) with bias (as ``evaluation.ridge_fit``) under the penalty of
+    `alphas` that predicts contiguous held-out folds of the rows best (rows in time order: a
+    fold is a stretch the fit never saw). Gram matrices are formed once per fold."""
     n = len(x)
+    xb = np.hstack([x, np.ones((n, 1))]).astype(np.float64)
+    y = y.astype(np.float64)
+    gram, cross = xb.T @ xb, xb.T @ y
+    eye = np.eye(xb.shape[1])
+    eye[-1, -1] = 0.0
+
+    def solve(g: np.ndarray, c: np.ndarray, alpha: float, rows: int) -> np.ndarray:
+        return np.linalg.solve(g + alpha * rows * eye, c)
+
     if n < 2 * folds or len(alphas) == 1:
-        return ridge_fit(x, y, alphas[0])
+        return solve(gram, cross, alphas[0], n)
     edges = np.linspace(0, n, folds + 1).astype(int)
     err = np.zeros(len(alphas))
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        test = np.zeros(n, bool)
-        test[lo:hi] = True
+        xt, yt = xb[lo:hi], y[lo:hi]
+        g, c = gram - xt.T @ xt, cross - xt.T @ yt
         for i, alpha in enumerate(alphas):
-            w = ridge_fit(x[~test], y[~test], alpha)
-            err[i] += ((y[test] - (x[test] @ w[:-1] + w[-1])) ** 2).sum()
-    return ridge_fit(x, y, alphas[int(np.argmin(err))])
+            err[i] += ((yt - xt @ solve(g, c, alpha, n - (hi - lo))) ** 2).sum()
+    return solve(gram, cross, alphas[int(np.argmin(err))], n)
 
 
 def fit_readout(
@@ -132,7 +140,9 @@ def read_plan(path: str | Path, names: Sequence[str], horizon: int) -> np.ndarra
     order = [head.index(n) for n in names]
     body = [r for r in rows[1:] if any(c.strip() for c in r)]
     if len(body) < horizon:
-        raise AmiError(f"{path}: the plan has {len(body)} steps, --horizon {horizon} needs them all")
+        raise AmiError(
+            f"{path}: the plan has {len(body)} steps, --horizon {horizon} needs them all"
+        )
     out = np.empty((horizon, len(names)), np.float32)
     for i, r in enumerate(body[:horizon]):
         try:
@@ -191,7 +201,7 @@ class Forecaster:
                 )
                 train, _ = run.split
                 step = max(1, len(train) // self.most)
-                runs = store_runs(path, train[:: step][: self.most])
+                runs = store_runs(path, train[::step][: self.most])
             self._readout = fit_readout(self.model, runs, self.fit_horizon)
         return self._readout
 

@@ -17,7 +17,12 @@ Baselines (fitted on the same training rows): persistence (repeat the last readi
 one-step x_{t+1} from x_t..x_{t-p+1} and the action between t and t+1, iterated under the
 recorded actions; direct ARX, one ridge map per horizon k from the same lags and the k actions
 up to t+k. Both with p = 2 and with p = the rows the world model reads (context + history - 1);
-the table shows each, the target is the best of them per horizon.
+the table shows each, the target is the best of them per horizon. Penalties of every ridge
+fit (read-out and ARX alike) are chosen on contiguous folds of the training rows.
+Settings: latent 32, 1,500 steps, seed 0, TEP context 1 (as benchmarks/tep.py), C-MAPSS context
+30 (as benchmarks/monitoring.py). Also tried on TEP, judged on the same held-out run (there is
+no second normal run to choose on): latent 16 (MSE 0.740 / 0.843 / 0.913 at 1 / 5 / 20),
+latent 64 (0.734 / 0.889 / 1.004), context 4 (0.858 / 0.889 / 0.962); none changes the verdict.
 """
 
 from __future__ import annotations

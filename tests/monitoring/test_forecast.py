@@ -169,3 +169,20 @@ def test_ridge_cv_matches_ridge_fit_and_picks_a_penalty() -> None:
     np.testing.assert_allclose(ridge_cv(x, y, (0.1,)), ridge_fit(x, y, 0.1), rtol=1e-8)
     w = ridge_cv(x, y, (1e-4, 10.0))  # clean data: the small penalty wins
     np.testing.assert_allclose(w, ridge_fit(x, y, 1e-4), rtol=1e-8)
+
+
+def test_table_actions_are_assembled_per_alignment(plant, monkeypatch) -> None:
+    fc = plant["fc"]
+    h = fc.model.config.history
+    table = fc.read(f"csv:{plant['dir'] / 'test.csv'}").select([0])
+    table.actions = np.arange(len(table.group), dtype=np.float32)[:, None]  # action = row index
+    seen = []
+    monkeypatch.setattr(fc, "forecast", lambda x, a, horizon: seen.append(a[:, 0]) or x[:horizon])
+    last = len(table.group) - 1
+    fc.forecast_table(table, horizon=3)  # CSV: a row's own action leads to the next row
+    assert seen[-1].tolist() == [*range(last - h + 1, last), last, last, last]
+    fc.forecast_table(table, np.full((3, 1), -1.0, np.float32), horizon=3)
+    assert seen[-1].tolist() == [*range(last - h + 1, last), -1, -1, -1]
+    monkeypatch.setattr(fc, "next_row", True)  # TEP: the next row's action acted on it
+    fc.forecast_table(table, horizon=3)
+    assert seen[-1].tolist() == [*range(last - h + 2, last + 1), last, last, last]

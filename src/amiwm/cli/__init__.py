@@ -40,6 +40,7 @@ COMMANDS = (
     "plan",
     "demo",
     "monitor",
+    "forecast",
     "probe",
     "serve",
     "memory",

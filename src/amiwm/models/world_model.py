@@ -156,6 +156,14 @@ class WorldModel(nn.Module):
         pred = self.rollout_latents(z[:, :-1], actions)[:, -1]
         return (pred - z[:, -1]).pow(2).mean(-1)
 
+    def forecast(self, window: ArrayLike, actions: ArrayLike | None, readout, horizon=None):
+        """Sensor readings of the next steps: latest raw rows (n, D), actions (history - 1 +
+        H, A) ending with the plan, a ``ForecastReadout`` (``amiwm.monitoring.forecast`` fits
+        one) -> (H, D) raw readings; batched (B, ...) too. See ``amiwm.models.forecast``."""
+        from amiwm.models.forecast import forecast
+
+        return forecast(self, window, actions, readout, horizon)
+
     # ----------------------------------------------------------------- persistence
     def save_pretrained(self, path: str | Path) -> Path:
         """Write config.json + model.safetensors (+ manifest with checksums) atomically."""

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", type=Path, default=Path("data.h5"))
     c.add_argument("--policy", default="drift", help="drift (two-rooms) or random")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--frame-size", type=int, default=64)
+    c.add_argument("--frame-size", type=int, default=64, help="pixels, a multiple of 16")
     c.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_collect)

@@ -25,6 +25,7 @@ from amiwm.errors import AmiError, ReportedError
 from amiwm.models.regularizers import effective_rank
 from amiwm.models.world_model import WorldModel
 from amiwm.training import distributed
+from amiwm.training.imports import import_guard, removed_on_error
 from amiwm.training.objective import Objective, build_regularizer, latent_prediction_loss
 
 
@@ -84,11 +85,12 @@ def open_store(cfg: RunConfig, out: Path) -> EpisodeStore:
     table, dropped = drop_constant(table)
     tmp = Path(tempfile.mkdtemp(prefix="amiwm-import-")) / "data.h5"
     notes = list(getattr(table, "notes", []))
-    table.to_store(
-        tmp,
-        attrs={"dataset": resolve_spec(spec), "dropped_channels": dropped, "notes": notes},
-    )
-    return EpisodeStore(tmp)
+    with removed_on_error(tmp.parent):
+        table.to_store(
+            tmp,
+            attrs={"dataset": resolve_spec(spec), "dropped_channels": dropped, "notes": notes},
+        )
+        return EpisodeStore(tmp)
 
 
 def adopt_store(store: EpisodeStore, out: Path) -> EpisodeStore:
@@ -272,12 +274,13 @@ def _prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
             f"--batch-size {cfg.train.batch_size} must be a multiple of the {world} processes"
         )
     store = open_store(cfg, out)
-    cfg.dataset = resolve_spec(cfg.dataset)
-    store.check_finite()
-    fill_model_from_data(cfg, store)
-    cfg.validate()
-    start = prepare_out(cfg, out, resume)
-    store = adopt_store(store, out)
+    with import_guard(store, cfg.dataset):  # a failed import leaves nothing behind
+        cfg.dataset = resolve_spec(cfg.dataset)
+        store.check_finite()
+        fill_model_from_data(cfg, store)
+        cfg.validate()
+        start = prepare_out(cfg, out, resume)
+        store = adopt_store(store, out)
     if start > 0:
         verify(out / "checkpoint")
     cfg.save(out / "config.json")

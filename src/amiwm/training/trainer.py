@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import shutil
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from amiwm.models.world_model import WorldModel
 from amiwm.training import distributed
 from amiwm.training.imports import import_guard, removed_on_error
 from amiwm.training.objective import Objective, build_regularizer, latent_prediction_loss
+from amiwm.training.precision import bf16_note
 
 
 @dataclass
@@ -371,6 +373,11 @@ def _train(
         tb = SummaryWriter(str(out / "tb"), purge_step=start if start else None)
     val_idx = torch.randperm(len(val), generator=step_generator(tc.seed, -1))[:256].tolist()
     val_batch = _to(val.get_batch(val_idx), dev) if val_idx and lead else None
+    if lead and tc.precision == "bf16":  # said once: bf16 measured slower than fp32 here
+        probe = _to(data.get_batch(list(range(min(8, len(data))))), dev)
+        note = bf16_note(objective, probe, dev)
+        if note:
+            print(note, file=sys.stderr, flush=True)
 
     def load(step: int) -> tuple[torch.Generator, dict[str, torch.Tensor]]:
         """Step's generator (its state after drawing the batch goes to the loss) and batch."""

@@ -3,7 +3,8 @@ concurrent clients, error count, and the server's resident memory before and aft
 
 Starts the server as a subprocess (with a bearer token, as deployed), warms it up, then sends
 `--requests` requests per concurrency level (default 1000 + 3000 + 6000 = 10,000) of two-rooms
-observation/goal pairs. Each client is a thread with its own keep-alive `amiwm.client.Client`;
+observation/goal pairs. Each client is a thread with its own keep-alive `amiwm.client.Client`
+(--shared: one Client shared by all threads, as a requests.Session is shared);
 the clients share the machine's cores with the server, as they would on a robot's computer.
 
     python benchmarks/load.py --checkpoint /tmp/serve/run
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +73,19 @@ def pairs(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def level(url: str, token: str, clients: int, total: int, endpoint: str, data, fleet: bool) -> dict:
+def level(
+    url: str,
+    token: str,
+    clients: int,
+    total: int,
+    endpoint: str,
+    data,
+    fleet: bool,
+    shared: Client | None = None,
+) -> dict:
     """`total` requests from `clients` threads; latency of each, errors, batch sizes.
 
+    shared: one Client used by every thread (else each thread opens its own).
     fleet: client k is a robot with its own goal (goal k), replanning from a new observation
     each request; otherwise every request has a new observation/goal pair.
     """
@@ -84,7 +96,7 @@ def level(url: str, token: str, clients: int, total: int, endpoint: str, data, f
     errors: list[str] = []
 
     def worker(k: int) -> None:
-        with Client(url, token, timeout=60) as c:
+        with nullcontext(shared) if shared else Client(url, token, timeout=60) as c:
             while True:
                 with lock:
                     i = nxt[0]
@@ -148,6 +160,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=300, help="requests before measuring")
     p.add_argument("--server-args", default="", help="extra `ami-cli serve` flags, one string")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--shared", action="store_true", help="one Client shared by all threads")
     args = p.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     totals = [int(n) for n in args.requests.split(",")]
@@ -171,8 +184,9 @@ def main() -> None:
         level(url, token, max(clients), args.warmup, args.endpoint, data, fleet)
         rss_start = resident_bytes(proc.pid)
         results = []
+        shared = Client(url, token, timeout=60, connections=max(clients)) if args.shared else None
         for n, total in zip(clients, totals, strict=True):
-            results.append(level(url, token, n, total, args.endpoint, data, fleet))
+            results.append(level(url, token, n, total, args.endpoint, data, fleet, shared))
             results[-1]["rss_mib"] = resident_bytes(proc.pid) / 2**20
         rss_end = resident_bytes(proc.pid)
     finally:
@@ -190,6 +204,7 @@ def main() -> None:
     print(
         f"/v1/{args.endpoint} on {url} (bearer token), goals: {args.goals}, warm-up "
         f"{args.warmup} requests at {max(clients)} clients"
+        + (", one Client shared by all threads" if args.shared else "")
     )
     heads = ("clients", 7), ("requests", 8), ("errors", 6), ("req/s", 7), ("p50 ms", 7)
     print(" ".join(f"{h:>{w}}" for h, w in heads), " p99 ms  batch  queue  model  RSS MiB")

@@ -1,14 +1,14 @@
-"""`Client`: call an `ami-cli serve` server with numpy arrays (stdlib http.client, keep-alive).
+"""`Client`: call an `ami-cli serve` server with numpy arrays (a urllib3 keep-alive pool).
 
-One Client holds one connection: use one Client per thread. Server-side 4xx/5xx answers raise
-AmiError with the server's one-line message; requests are retried once on a dropped keep-alive
-connection (every endpoint is stateless, so a retry is safe).
+One Client may be shared by many threads (like a requests.Session): each request borrows its
+own connection from the pool (`connections` kept open, more opened when needed). Server-side
+4xx/5xx answers raise AmiError with the server's one-line message; a request is retried once
+on a dropped keep-alive connection (every endpoint is stateless, so a retry is safe).
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import ssl
 import time
@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+from urllib3.exceptions import TimeoutError as Timeout
 
 from amiwm.errors import AmiError
-
-RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Client:
 
     frames="raw" sends uint8 arrays as raw base64 (fastest on a LAN); "png" sends frames as
     PNG (smaller on slow links). ca_file: a CA bundle or self-signed certificate for https.
+    Thread-safe: `connections` keep-alive connections are kept for threads sharing the Client.
     """
 
     def __init__(
@@ -75,10 +77,13 @@ class Client:
         *,
         frames: str = "raw",
         ca_file: str | None = None,
+        connections: int = 8,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise AmiError(f"server URL must look like http://host:port, got {url!r}")
+        if connections < 1:
+            raise AmiError(f"connections must be >= 1, got {connections}")
         if frames not in ("raw", "png"):
             raise AmiError(f"frames must be 'raw' or 'png', got {frames!r}")
         self.url = url.rstrip("/")
@@ -89,19 +94,25 @@ class Client:
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        kwargs: dict[str, Any] = {
+            "port": parts.port,
+            "maxsize": connections,
+            "block": False,  # more threads than connections: open extra, keep `connections`
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+            "retries": False,
+            "headers": self._headers,
+        }
         if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=ca_file)
-            self._conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname, parts.port or 443, timeout=timeout, context=context
+            kwargs["ssl_context"] = ssl.create_default_context(cafile=ca_file)
+            self._pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+                parts.hostname, **kwargs
             )
         else:
-            self._conn = http.client.HTTPConnection(
-                parts.hostname, parts.port or 80, timeout=timeout
-            )
+            self._pool = urllib3.HTTPConnectionPool(parts.hostname, **kwargs)
 
     # ------------------------------------------------------------------ transport
     def close(self) -> None:
-        self._conn.close()
+        self._pool.close()
 
     def __enter__(self) -> Client:
         return self
@@ -114,27 +125,25 @@ class Client:
         data = None if body is None else json.dumps(body).encode()
         for attempt in (0, 1):
             try:
-                self._conn.request(method, self._prefix + path, data, self._headers)
-                resp = self._conn.getresponse()
-                payload = resp.read()
+                resp = self._pool.request(method, self._prefix + path, body=data)
                 break
-            except RETRYABLE:
-                self._conn.close()
+            except ProtocolError:  # a keep-alive connection the server had dropped
                 if attempt:
                     raise AmiError(f"{self.url} closed the connection") from None
-            except (OSError, http.client.HTTPException) as exc:
-                self._conn.close()
+            except NewConnectionError as exc:  # (a subclass of urllib3's timeout error)
                 raise AmiError(f"cannot reach {self.url}: {exc}") from None
-        if resp.getheader("Connection", "").lower() == "close":
-            self._conn.close()
-        text = payload.decode("utf-8", "replace")
+            except Timeout:
+                raise AmiError(f"{self.url} did not answer within {self.timeout:g} s") from None
+            except (OSError, HTTPError) as exc:
+                raise AmiError(f"cannot reach {self.url}: {exc}") from None
+        text = resp.data.decode("utf-8", "replace")
         if resp.status >= 400:
             try:
                 message = json.loads(text)["error"]
             except (ValueError, KeyError, TypeError):
                 message = text[:200] or resp.reason
             raise AmiError(f"server answered {resp.status}: {message}")
-        ctype = resp.getheader("Content-Type", "")
+        ctype = resp.headers.get("Content-Type", "")
         return json.loads(text) if ctype.startswith("application/json") else text
 
     def _array(self, arr: Any) -> Any:

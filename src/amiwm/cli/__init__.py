@@ -58,6 +58,15 @@ def build_parser() -> Parser:
     return p
 
 
+def stdout_closed() -> int:
+    """The reader of stdout went away (`ami-cli data inspect X | head`): stop quietly, 141 as
+    for SIGPIPE, with stdout pointed at /dev/null so the exit-time flush cannot complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and a non-zero exit."""
     parser = build_parser()
@@ -69,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         args.argv = list(sys.argv[1:] if argv is None else argv)
         status = func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+    except BrokenPipeError:
+        return stdout_closed()
     except AmiError as exc:
         rank = int(os.environ.get("RANK", "0"))  # under torchrun
         if rank == 0:

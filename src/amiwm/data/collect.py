@@ -251,8 +251,11 @@ def collect(
         raise AmiError(f"episodes must be >= 1, got {episodes}")
     if steps < 1:
         raise AmiError(f"steps must be >= 1, got {steps}")
-    if frame_size < 8:
-        raise AmiError(f"frame_size must be >= 8 pixels, got {frame_size}")
+    if frame_size < 16 or frame_size % 16:
+        raise AmiError(
+            f"frame_size must be a multiple of 16 pixels (16, 32, 48, 64, ...), got {frame_size}; "
+            "the frame encoder halves frames 4 times, so training refuses other sizes"
+        )
     if out.exists() and not overwrite:
         raise AmiError(f"{out} already exists; pass --overwrite or choose another path")
     gym_env, source, frames_key = _make(env, modality, dict(env_kwargs or {}), steps, obs_key)

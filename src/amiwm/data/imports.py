@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from amiwm.config import DataConfig
@@ -58,11 +60,22 @@ def open_dataset(spec: DatasetSpec, run: Path, options: DataConfig) -> EpisodeSt
         raise
 
 
-def discard(store: EpisodeStore) -> None:
-    """Remove a fresh import that no run adopted (the run was refused)."""
-    if store.path.parent.name.startswith(_TMP_PREFIX):
+@contextmanager
+def guard(store: EpisodeStore, spec: DatasetSpec) -> Iterator[None]:
+    """While a run is prepared from a fresh import: on failure close and delete it, and name
+    the dataset in the error instead of the temporary file."""
+    if not store.path.parent.name.startswith(_TMP_PREFIX):
+        yield
+        return
+    tmp = store.path
+    try:
+        yield
+    except BaseException as exc:
         store.close()
-        shutil.rmtree(store.path.parent, ignore_errors=True)
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+        if isinstance(exc, AmiError) and str(tmp) in str(exc):
+            raise AmiError(str(exc).replace(str(tmp), f"{spec.text()} (imported)")) from None
+        raise
 
 
 def adopt(store: EpisodeStore, run: Path) -> EpisodeStore:

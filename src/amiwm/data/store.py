@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from amiwm import __version__
+from amiwm.data.filetype import not_hdf5_message
 from amiwm.data.stats import action_moments
 from amiwm.errors import AmiError
 
@@ -325,6 +326,9 @@ class EpisodeStore:
             raise AmiError(f"dataset not found: {path}")
         if path.is_dir():
             raise AmiError(f"{path} is a directory, not an HDF5 episode store")
+        not_hdf5 = not_hdf5_message(path)
+        if not_hdf5:
+            raise AmiError(not_hdf5)
         try:
             return h5py.File(path, "r", rdcc_nbytes=4 << 20, rdcc_nslots=1031)
         except OSError as err:

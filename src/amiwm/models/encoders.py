@@ -23,7 +23,9 @@ def projector(in_dim: int, latent_dim: int, hidden: int = 512) -> nn.Sequential:
 
 def frames_to_float(frames: torch.Tensor) -> torch.Tensor:
     """(N, H, W, C) uint8 -> (N, C, H, W) float in [-1, 1]."""
-    return frames.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    # contiguous NCHW: measured 10-20% faster bf16 conv steps on CPU than the permuted
+    # (channels-last) view, fp32 unchanged
+    return frames.permute(0, 3, 1, 2).contiguous().float().div(127.5).sub(1.0)
 
 
 class ConvEncoder(nn.Module):

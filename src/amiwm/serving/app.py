@@ -25,6 +25,7 @@ from amiwm.errors import AmiError
 from amiwm.serving import schemas
 from amiwm.serving.arrays import to_json
 from amiwm.serving.batching import Busy, MicroBatcher
+from amiwm.serving.drain import drain
 from amiwm.serving.engine import Engine
 from amiwm.serving.metrics import Metrics
 from amiwm.serving.validate import Limits, Validator
@@ -259,6 +260,8 @@ class Guard:
                 self.batcher.announce(1)
             if response is None:
                 body, response = await self._read(scope, receive)
+            else:
+                await drain(scope, receive)  # so clients that write the whole body read it
             if response is not None:
                 await response(scope, receive, send_status)
             else:
@@ -307,6 +310,8 @@ class Guard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limits.max_body_bytes:
+                if message.get("more_body", False):
+                    await drain(scope, receive, size)
                 return b"", self._too_large()
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 
 from amiwm.checkpoint import MANIFEST, read_json, verify
 from amiwm.config import RunConfig
-from amiwm.data.imports import adopt, discard, open_dataset
+from amiwm.data.imports import adopt, guard, open_dataset
 from amiwm.data.spec import DatasetSpec
 from amiwm.data.stats import data_stats
 from amiwm.data.store import EpisodeStore
@@ -33,6 +34,7 @@ from amiwm.training.checkpointer import Checkpointer
 from amiwm.training.loop import Loop, run_loop
 from amiwm.training.loss import WorldModelLoss, build_regularizer, latent_prediction_loss
 from amiwm.training.metrics import MetricsSink
+from amiwm.training.precision import bf16_note
 
 LOGGED = ("loss", "pred", "rollout", "reg", "latent_std")
 
@@ -105,16 +107,13 @@ def prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
         )
     spec = DatasetSpec.parse(cfg.dataset)
     store = open_dataset(spec, out, cfg.data)
-    try:
+    with guard(store, spec):  # a refused run leaves no import behind
         cfg.dataset = spec.resolved()
         store.check_finite()
         fill_model_from_data(cfg, store)
         cfg.validate()
         start = check_run_dir(cfg, out, resume)
-    except BaseException:
-        discard(store)
-        raise
-    store = adopt(store, out)
+        store = adopt(store, out)
     if start > 0:
         verify(out / "checkpoint")
     cfg.save(out / "config.json")
@@ -219,6 +218,11 @@ def _train(
     val_idx = torch.randperm(len(val), generator=step_generator(tc.seed, -1))[:256].tolist()
     val_batch = _to(val.get_batch(val_idx), dev) if val_idx and lead else None
     held_out = {"pred": float("nan")}
+    if lead and tc.precision == "bf16":  # said once: bf16 measured slower than fp32 here
+        probe = _to(data.get_batch(list(range(min(8, len(data))))), dev)
+        note = bf16_note(loss, probe, dev)
+        if note:
+            print(note, file=sys.stderr, flush=True)
 
     def on_interval(step: int, row: dict[str, Any]) -> str | None:
         saver.save(step)

@@ -10,6 +10,13 @@ import numpy as np
 
 from amiwm.data.formats.build import assemble
 from amiwm.data.formats.columns import Plan, group_key, resolve, where
+from amiwm.data.formats.parquet_lists import (
+    element,
+    expand_names,
+    expand_request,
+    list_values,
+    list_widths,
+)
 from amiwm.data.formats.table import SensorTable
 from amiwm.errors import AmiError
 
@@ -50,17 +57,33 @@ def parquet_plan(pf: Any, source: str, **opts: Any) -> Plan:
     """Resolve the columns of a Parquet file; value columns must be numeric (time: or dates)."""
     pa, _ = _pyarrow()
     schema = pf.schema_arrow
-    names = list(schema.names)
-    plan = resolve(source, names, [_numeric(pa, t) for t in schema.types], header_line=None, **opts)
-    for c in plan.cols:
-        t = schema.field(c).type
+    widths = list_widths(pa, pf)  # list columns become one channel per element
+    names, numeric = [], []
+    for name, t in zip(schema.names, schema.types, strict=True):
+        each = expand_names([name], widths)
+        names += each
+        numeric += [name in widths or _numeric(pa, t)] * len(each)
+    for key in ("action_cols", "sensor_cols"):
+        opts[key] = expand_request(opts.get(key), widths)
+    plan = resolve(source, names, numeric, header_line=None, **opts)
+    for c in plan.cols if plan.group is None else [*plan.cols, plan.group]:
+        if element(names[c], widths) is not None:
+            if c in (plan.time, plan.group):
+                raise AmiError(
+                    f"{where(source, None, names[c])}: a time or group column "
+                    "cannot be a list element"
+                )
+            continue
+        t = schema.field(names[c]).type
+        if c == plan.group:
+            continue
         ok = _numeric(pa, t) or pa.types.is_boolean(t)
         if c == plan.time:
             ok = ok or pa.types.is_timestamp(t)
         if not ok:
             raise AmiError(
                 f"{where(source, None, names[c])}: has type {t}; time, action and sensor "
-                "columns must be numeric"
+                "columns must be numeric (or lists of numbers of one length)"
             )
     return plan
 
@@ -86,8 +109,10 @@ def _key(value: Any) -> Any:
 def batches(pf: Any, plan: Plan) -> Iterator[tuple[int, list[Any], np.ndarray]]:
     """(first row number, group keys, values with NaN for nulls) per record batch."""
     pa, _ = _pyarrow()
+    widths = list_widths(pa, pf)
     wanted = sorted(set(plan.cols) | ({plan.group} if plan.group is not None else set()))
-    names = [plan.names[c] for c in wanted]
+    parts = {c: element(plan.names[c], widths) for c in wanted}
+    names = list(dict.fromkeys(p[0] if p else plan.names[c] for c, p in parts.items()))
     row = 1
     try:
         for batch in pf.iter_batches(batch_size=_BATCH, columns=names):
@@ -97,8 +122,18 @@ def batches(pf: Any, plan: Plan) -> Iterator[tuple[int, list[Any], np.ndarray]]:
             else:
                 keys = [_key(v) for v in batch.column(plan.names[plan.group]).to_pylist()]
             values = np.empty((n, len(plan.cols)), np.float64)
+            lists: dict[str, np.ndarray] = {}
             for k, c in enumerate(plan.cols):
-                values[:, k] = _floats(pa, batch.column(plan.names[c]))
+                part = parts[c]
+                if part is None:
+                    values[:, k] = _floats(pa, batch.column(plan.names[c]))
+                    continue
+                if part[0] not in lists:
+                    col = batch.column(part[0])
+                    lists[part[0]] = list_values(
+                        pa, col, widths[part[0]], plan.source, row, part[0]
+                    )
+                values[:, k] = lists[part[0]][:, part[1]]
             yield row, keys, values
             row += n
     except (pa.ArrowException, OSError) as err:

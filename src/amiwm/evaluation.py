@@ -29,8 +29,10 @@ def encode_episodes(
             if context > 1:
                 obs = context_windows(obs, context)
             obs = obs[::every]
+            st = ep["states"][::every] if model.config.proprio else None
             for i in range(0, len(obs), batch):
-                zs.append(model.encode(obs[i : i + batch]).float().numpy())
+                s = None if st is None else st[i : i + batch]
+                zs.append(model.encode(obs[i : i + batch], s).float().numpy())
             if "states" in ep:
                 ss.append(ep["states"][::every])
     states = np.concatenate(ss) if ss else np.zeros((0, 0))

@@ -44,5 +44,7 @@ def split_observation(model: WorldModel, observation: Any) -> tuple[Any, Any]:
 def encode_observation(model: WorldModel, observation: Any) -> torch.Tensor:
     """One observation (array, or dict for a proprio model) -> its latent (D,)."""
     obs, state = split_observation(model, observation)
-    s = None if state is None else torch.as_tensor(state, dtype=torch.float32)[None]
-    return model.encode(torch.as_tensor(obs)[None], s)[0]
+    x = torch.as_tensor(obs)[None]
+    if state is None:  # (duck-typed models without a state argument stay usable)
+        return model.encode(x)[0]
+    return model.encode(x, torch.as_tensor(state, dtype=torch.float32)[None])[0]

@@ -31,8 +31,9 @@ def encode_episodes(
             obs = obs[::every]
             st = ep["states"][::every] if model.config.proprio else None
             for i in range(0, len(obs), batch):
-                s = None if st is None else st[i : i + batch]
-                zs.append(model.encode(obs[i : i + batch], s).float().numpy())
+                part = obs[i : i + batch]
+                z = model.encode(part) if st is None else model.encode(part, st[i : i + batch])
+                zs.append(z.float().numpy())
             if "states" in ep:
                 ss.append(ep["states"][::every])
     states = np.concatenate(ss) if ss else np.zeros((0, 0))

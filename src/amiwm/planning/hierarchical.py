@@ -113,8 +113,10 @@ def macro_pairs(
             n = len(ep["observations"]) - k
             if n < 1:
                 continue
-            z = model.encode(ep["observations"], ep.get("states") if model.config.proprio else None)
-            z = z.float()
+            if model.config.proprio:
+                z = model.encode(ep["observations"], ep.get("states")).float()
+            else:
+                z = model.encode(ep["observations"]).float()
             a = torch.as_tensor(ep["actions"], dtype=torch.float32)
             csum = torch.cat([a.new_zeros(1, a.shape[1]), a.cumsum(0)])
             zs.append(z[:n])

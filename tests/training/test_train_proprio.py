@@ -11,6 +11,7 @@ from amiwm.cli import main
 from amiwm.config import RunConfig
 from amiwm.data.store import EpisodeStore, EpisodeWriter
 from amiwm.errors import AmiError
+from amiwm.evaluation import model_evidence
 from amiwm.models.world_model import WorldModel
 from amiwm.training.trainer import train
 
@@ -45,6 +46,8 @@ def test_train_with_state_fills_statistics_and_needs_state(store, tmp_path):
     with pytest.raises(AmiError, match="robot state"):
         model.encode(obs)
     assert any(k.startswith("encoder.state_net") for k in model.state_dict())
+    evidence = model_evidence(model, store, val_fraction=0.3, horizons=(1, 2))  # takes states
+    assert np.isfinite(evidence["rollout"][2]["model"]) and evidence["probe_r2_xy"] is not None
 
 
 def test_resume_with_state_is_bit_identical(store, tmp_path, monkeypatch):

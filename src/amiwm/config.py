@@ -54,6 +54,12 @@ class ModelConfig:
     # obs_shape (amiwm.frames.fit_frames); empty = frames must arrive at obs_shape already
     camera_shape: list[int] = field(default_factory=list)
     resize: str = ""
+    # robot state (joint readings) as a second encoder input (`--proprio true`); the state's
+    # size and per-dimension mean/std come from the training data (amiwm.data.stats)
+    proprio: bool = False
+    state_dim: int = 0
+    state_mean: list[float] = field(default_factory=list)
+    state_std: list[float] = field(default_factory=list)
 
     @property
     def rows_per_obs(self) -> int:
@@ -93,6 +99,11 @@ class ModelConfig:
             _choice("model.resize", self.resize, ("crop", "pad", "stretch"))
         if self.predictor_dim % self.predictor_heads:
             raise AmiError("model.predictor_dim must be divisible by model.predictor_heads")
+        if self.state_dim < 0:
+            raise AmiError(f"model.state_dim must be >= 0, got {self.state_dim}")
+        for name in ("state_mean", "state_std"):
+            if getattr(self, name) and len(getattr(self, name)) != self.state_dim:
+                raise AmiError(f"model.{name} must have model.state_dim={self.state_dim} values")
 
 
 @dataclass

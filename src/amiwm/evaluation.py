@@ -29,8 +29,11 @@ def encode_episodes(
             if context > 1:
                 obs = context_windows(obs, context)
             obs = obs[::every]
+            st = ep["states"][::every] if model.config.proprio else None
             for i in range(0, len(obs), batch):
-                zs.append(model.encode(obs[i : i + batch]).float().numpy())
+                part = obs[i : i + batch]
+                z = model.encode(part) if st is None else model.encode(part, st[i : i + batch])
+                zs.append(z.float().numpy())
             if "states" in ep:
                 ss.append(ep["states"][::every])
     states = np.concatenate(ss) if ss else np.zeros((0, 0))
@@ -81,11 +84,15 @@ def rollout_errors(
     means "as far off as a random latent". Returns {h: {"model", "copy", "ratio"}}.
     """
     hmax = max(horizons)
-    data = WindowDataset(path, context + hmax, episodes=episodes, context=model.config.rows_per_obs)
+    states = model.config.proprio
+    rows = model.config.rows_per_obs
+    data = WindowDataset(path, context + hmax, episodes, context=rows, with_states=states)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(data), generator=g)[:windows].tolist()
     batch = data.get_batch(idx)
-    z = model.encode(batch["obs"]).float()
+    z = (
+        model.encode(batch["obs"], batch["states"]) if states else model.encode(batch["obs"])
+    ).float()
     pred = model.rollout_latents(z[:, :context], batch["actions"])
     var = z.reshape(-1, z.shape[-1]).var(0).mean().item()
     out = {}
@@ -109,7 +116,10 @@ def model_evidence(
     horizons: Sequence[int] = (1, 5, 10),
     probe_episodes: int = 100,
 ) -> dict:
-    """Probe R^2 (latent -> state), effective rank and rollout error on held-out episodes."""
+    """Probe R^2 (latent -> state), effective rank and rollout error on held-out episodes.
+
+    For a model that takes the state as an input (``proprio``) the state probe only shows the
+    state survives encoding; it is no evidence of a state learned from frames."""
     from amiwm.data.windows import split_episodes
 
     with EpisodeStore(path) as store:

@@ -17,13 +17,21 @@ class Parser(argparse.ArgumentParser):
         raise AmiError(f"{self.prog}: {message} (see --help)")
 
 
-def boolean(value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("true", "yes", "1", "on"):
-        return True
-    if v in ("false", "no", "0", "off"):
-        return False
-    raise AmiError(f"--action-conditioning must be true or false, got {value!r}")
+def boolean_for(flag: str) -> Callable[[str], bool]:
+    """The argparse type of a true/false flag; a bad value names `flag`."""
+
+    def parse(value: str) -> bool:
+        v = value.strip().lower()
+        if v in ("true", "yes", "1", "on"):
+            return True
+        if v in ("false", "no", "0", "off"):
+            return False
+        raise AmiError(f"{flag} must be true or false, got {value!r}")
+
+    return parse
+
+
+boolean = boolean_for("--action-conditioning")
 
 
 def names(value: str) -> list[str]:

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from amiwm.cli import boolean, names
+from amiwm.cli import boolean, boolean_for, names
 from amiwm.errors import AmiError
 
 ROBOT_FLAGS = (
@@ -30,6 +30,7 @@ FLAG_KEYS = {
     "latent_dim": "model.latent_dim",
     "objective": "train.objective",
     "action_conditioning": "model.action_conditioning",
+    "proprio": "model.proprio",
     "precision": "train.precision",
     "steps": "train.steps",
     "epochs": "train.epochs",
@@ -154,6 +155,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=boolean,
         metavar="true|false",
         help="condition the predictor on actions",
+    )
+    t.add_argument(
+        "--proprio",
+        type=boolean_for("--proprio"),
+        metavar="true|false",
+        help="also feed the robot state (/states, e.g. joint readings) to the encoder (false)",
     )
     t.add_argument("--precision", help="fp32 | bf16 (bf16 autocast)")
     t.add_argument("--steps", type=int, help="optimizer steps")

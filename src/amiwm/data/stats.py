@@ -70,10 +70,21 @@ def action_moments(store: EpisodeStore) -> Moments | None:
     return m if m.count else None
 
 
-def data_stats(store: EpisodeStore, context: int) -> dict[str, Any]:
+def state_moments(store: EpisodeStore) -> Moments | None:
+    """Moments of every robot-state row (``/states``), None when the store has none."""
+    if not store.has_states:
+        return None
+    dset = store.dataset("states")  # not store.read: that would decode the frames too
+    blocks = (dset[s : s + 65536] for s in range(0, store.num_steps, 65536))
+    return Moments.of(blocks, store.state_dim)
+
+
+def data_stats(store: EpisodeStore, context: int, states: bool = False) -> dict[str, Any]:
     """The ModelConfig fields that come from data: modality, obs_shape (sensors: ``[context, D]``
     windows), action_dim, action mean/std/low/high, sensor mean/std, channel and action names,
-    and for an imported robot corpus the camera's frame shape and the resize policy.
+    and for an imported robot corpus the camera's frame shape and the resize policy; with
+    ``states`` (a model that takes the robot state too) state_dim and the state's mean/std
+    (std floored like an action's: a joint that never moves must not blow up).
 
     Sensor statistics are global over every row (per-window normalisation would erase the slow
     drift that carries remaining life); an action std is floored at 1e-3 of its magnitude (a
@@ -106,6 +117,14 @@ def data_stats(store: EpisodeStore, context: int) -> dict[str, Any]:
         out["channels"] = [str(c) for c in names] if names else [f"s{i}" for i in range(d)]
         names = store.attrs.get("action_names")
         out["action_names"] = [str(c) for c in names] if names else []
+    if states:
+        st = state_moments(store)
+        if st is None or not st.count:
+            raise AmiError(f"{store.path} has no robot state (/states) to take as an input")
+        floor = 1e-3 * np.maximum(np.abs(st.mean), 1.0)
+        out["state_dim"] = int(store.state_dim)
+        out["state_mean"] = st.mean.tolist()
+        out["state_std"] = np.maximum(st.std, floor).tolist()
     return out
 
 

@@ -43,8 +43,11 @@ class ConvEncoder(nn.Module):
         feat = chans[-1] * (h // 16) * (w // 16)
         self.head = projector(feat, cfg.latent_dim)
 
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.net(frames_to_float(frames))
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(frames_to_float(frames)))
+        return self.head(self.features(frames))
 
 
 class ViTEncoder(nn.Module):
@@ -65,10 +68,13 @@ class ViTEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = projector(dim, cfg.latent_dim)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
         x = self.patchify(frames_to_float(frames)).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
-        return self.head(self.norm(self.blocks(x))[:, 0])
+        return self.norm(self.blocks(x))[:, 0]
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(frames))
 
 
 class MLPEncoder(nn.Module):
@@ -82,8 +88,11 @@ class MLPEncoder(nn.Module):
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.GELU())
         self.head = projector(hidden, cfg.latent_dim)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(x.float()))
+        return self.head(self.features(x))
 
 
 class TemporalEncoder(nn.Module):
@@ -110,12 +119,23 @@ class TemporalEncoder(nn.Module):
             feat = self.net(torch.zeros(1, d, steps)).shape[1]
         self.head = projector(feat, cfg.latent_dim)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float().transpose(1, 2))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(x.float().transpose(1, 2)))
+        return self.head(self.features(x))
 
 
 def build_encoder(cfg: ModelConfig) -> nn.Module:
+    """The observation encoder; with ``cfg.proprio`` it also takes the robot state
+    (`ProprioEncoder`: forward(obs, state))."""
     name = cfg.resolved_encoder()
     if cfg.modality == "frames":
-        return ViTEncoder(cfg) if name == "vit" else ConvEncoder(cfg)
-    return TemporalEncoder(cfg) if name == "temporal" else MLPEncoder(cfg)
+        base = ViTEncoder(cfg) if name == "vit" else ConvEncoder(cfg)
+    else:
+        base = TemporalEncoder(cfg) if name == "temporal" else MLPEncoder(cfg)
+    if cfg.proprio:
+        from amiwm.models.proprio import ProprioEncoder
+
+        return ProprioEncoder(base, cfg)
+    return base

@@ -24,7 +24,8 @@ class WorldModel(nn.Module):
     model normalises with the statistics stored in its config. A model trained on an imported
     robot corpus (``config.resize`` set) also takes frames as its camera delivers them (any
     size; grayscale or RGBA) and fits them with ``amiwm.frames.fit_frames`` as the importer did.
-    Actions: raw units (..., A).
+    Actions: raw units (..., A). A model trained with ``proprio`` also takes the robot state
+    of every observation, raw units (..., S), normalised with the stored state mean/std.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -45,6 +46,13 @@ class WorldModel(nn.Module):
         ostd = config.obs_std or [1.0] * d
         self.register_buffer("obs_mean", torch.tensor(omean, dtype=torch.float32), persistent=False)
         self.register_buffer("obs_std", torch.tensor(ostd, dtype=torch.float32), persistent=False)
+        if config.proprio and config.state_dim < 1:
+            raise AmiError("model.proprio needs model.state_dim >= 1 (filled from the data)")
+        s = max(config.state_dim, 1)
+        smean = torch.tensor(config.state_mean or [0.0] * s, dtype=torch.float32)
+        sstd = torch.tensor(config.state_std or [1.0] * s, dtype=torch.float32)
+        self.register_buffer("state_mean", smean, persistent=False)
+        self.register_buffer("state_std", sstd, persistent=False)
 
     # ----------------------------------------------------------------- inputs
     def _obs(self, obs: ArrayLike) -> torch.Tensor:
@@ -77,6 +85,27 @@ class WorldModel(nn.Module):
             x = fit_frames(x, (shape[0], shape[1]), self.config.resize)
         return x
 
+    def _state(self, state: ArrayLike | None, lead: tuple[int, ...]) -> torch.Tensor | None:
+        """Robot states (*lead, S) in raw units -> normalised; None for a model without them."""
+        if not self.config.proprio:
+            if state is not None:
+                raise AmiError("this model was trained without robot state (--proprio); pass none")
+            return None
+        if state is None:
+            raise AmiError(
+                "this model takes the robot state too (trained with --proprio true); pass "
+                f"state (..., {self.config.state_dim}) with the observations"
+            )
+        s = torch.as_tensor(state, dtype=torch.float32, device=self.state_mean.device)
+        want = (*lead, self.config.state_dim)
+        if tuple(s.shape) != want:
+            raise AmiError(
+                f"state has shape {tuple(s.shape)}, the model expects {want} for these observations"
+            )
+        if not torch.isfinite(s).all():
+            raise AmiError("state contains NaN or Inf")
+        return (s - self.state_mean) / self.state_std
+
     def _actions(self, actions: ArrayLike) -> torch.Tensor:
         a = torch.as_tensor(actions, dtype=torch.float32, device=self.action_mean.device)
         want = max(self.config.action_dim, 1)
@@ -89,11 +118,18 @@ class WorldModel(nn.Module):
         return (a - self.action_mean) / self.action_std
 
     # ----------------------------------------------------------------- API
-    def encode(self, obs: ArrayLike) -> torch.Tensor:
-        """Observations (..., *obs_shape) -> latents (..., latent_dim)."""
+    def encode(self, obs: ArrayLike, state: ArrayLike | None = None) -> torch.Tensor:
+        """Observations (..., *obs_shape) -> latents (..., latent_dim); `state` (..., S), the
+        robot state of each observation, is required by (and only by) a ``proprio`` model."""
         x = self._obs(obs).to(self.action_mean.device)
+        lead = tuple(x.shape[: x.ndim - len(self.config.obs_shape)])
+        return self._encode(self.encoder, x, self._state(state, lead))
+
+    def _encode(self, encoder: nn.Module, x: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
+        """Checked inputs (`_obs`, `_state`) through `encoder` (this model's or an EMA copy)."""
         lead = x.shape[: x.ndim - len(self.config.obs_shape)]
-        z = self.encoder(x.reshape(-1, *self.config.obs_shape))
+        flat = x.reshape(-1, *self.config.obs_shape)
+        z = encoder(flat) if s is None else encoder(flat, s.reshape(-1, s.shape[-1]))
         return z.reshape(*lead, -1)
 
     def predict(self, latents: torch.Tensor, actions: ArrayLike) -> torch.Tensor:
@@ -138,19 +174,24 @@ class WorldModel(nn.Module):
             seq.append(self.predictor(zin, a[:, start:end])[:, -1])
         return torch.stack(seq[h:], dim=1)
 
-    def rollout(self, obs_history: ArrayLike, actions: ArrayLike) -> torch.Tensor:
-        """Encode observations (B, h, *obs_shape) and roll out actions (B, h - 1 + n, A)."""
-        return self.rollout_latents(self.encode(obs_history), actions)
+    def rollout(
+        self, obs_history: ArrayLike, actions: ArrayLike, state: ArrayLike | None = None
+    ) -> torch.Tensor:
+        """Encode observations (B, h, *obs_shape) (and, for a proprio model, their states
+        (B, h, S)) and roll out actions (B, h - 1 + n, A)."""
+        return self.rollout_latents(self.encode(obs_history, state), actions)
 
     @torch.no_grad()
-    def surprise(self, obs: ArrayLike, actions: ArrayLike) -> torch.Tensor:
+    def surprise(
+        self, obs: ArrayLike, actions: ArrayLike, state: ArrayLike | None = None
+    ) -> torch.Tensor:
         """How far reality departs from prediction: (B, h + 1, *obs), (B, h, A) -> (B,).
 
         The last observation is predicted from the h before it and the actions between them;
         surprise is the squared distance between predicted and encoded latent, divided by
-        latent_dim.
+        latent_dim. A proprio model takes the observations' states (B, h + 1, S) too.
         """
-        z = self.encode(obs)
+        z = self.encode(obs, state)
         if z.ndim != 3 or z.shape[1] < 2:
             raise AmiError("surprise needs observations (B, h + 1, ...) with h >= 1")
         pred = self.rollout_latents(z[:, :-1], actions)[:, -1]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 from amiwm.planning.base import Decision, Planner, PlanResult, shift_plan
 from amiwm.planning.costs import final_distance, summed_distance
+from amiwm.planning.observations import encode_observation
 
 if TYPE_CHECKING:
     from amiwm.planning.graph import LatentGraph
@@ -25,6 +26,9 @@ DEFAULT_BUDGET = {"samples": 64, "elites": 8, "iterations": 4}
 
 class WorldModelAgent:
     """choose_action(observation, goal): encoder -> predictor rollouts -> planner.
+
+    Observations and goals are arrays, or for a model trained with robot state (``--proprio``)
+    dicts ``{"pixels": frame, "state": vector}`` (amiwm.planning.observations).
 
     Plans `horizon` actions, executes the first `replan_every`, then replans warm-started from
     the rest of the previous plan. Continuous actions are bounded by the model's action range
@@ -91,12 +95,15 @@ class WorldModelAgent:
         self.generator = torch.Generator().manual_seed(self.seed)
 
     @torch.no_grad()
-    def encode_goal(self, goal: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """A goal observation or a goal latent (D,) -> goal latent (D,)."""
-        g = torch.as_tensor(goal)
-        if g.ndim == 1 and g.shape[0] == self.model.config.latent_dim and g.is_floating_point():
-            return g.float()
-        return self.model.encode(g[None])[0]
+    def encode_goal(self, goal: Any) -> torch.Tensor:
+        """A goal observation (for a proprio model a dict, see amiwm.planning.observations) or a
+        goal latent (D,) -> goal latent (D,)."""
+        if not isinstance(goal, Mapping):
+            g = torch.as_tensor(goal)
+            d = self.model.config.latent_dim
+            if g.ndim == 1 and g.shape[0] == d and g.is_floating_point():
+                return g.float()
+        return encode_observation(self.model, goal)
 
     @property
     def last_imagined(self) -> torch.Tensor | None:
@@ -166,7 +173,7 @@ class WorldModelAgent:
 
         return probe
 
-    def act(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor) -> Decision:
+    def act(self, observation: Any, goal: Any) -> Decision:
         """The next action, the plan's imagined latents, the subgoal and the planning time."""
         planned = None
         if not self._queue:
@@ -179,15 +186,15 @@ class WorldModelAgent:
             return Decision(name, self._imagined, self.subgoal, planned, action_vector=vector)
         return Decision(vector, self._imagined, self.subgoal, planned)
 
-    def choose_action(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor):
+    def choose_action(self, observation: Any, goal: Any):
         """The next action (a float32 array, or a name for named actions)."""
         return self.act(observation, goal).action
 
-    def plan(self, observation: np.ndarray, goal: np.ndarray | torch.Tensor) -> PlanResult:
+    def plan(self, observation: Any, goal: Any) -> PlanResult:
         """Plan `horizon` actions from the observation toward the goal; queue the first ones."""
         t0 = time.perf_counter()
         with torch.no_grad():  # not inference_mode: the gradient planner differentiates later
-            z = self.model.encode(torch.as_tensor(observation)[None])  # (1, D)
+            z = encode_observation(self.model, observation)[None]  # (1, D)
             target = self.encode_goal(goal)
             if self.graph is not None:
                 target = self.graph.subgoal(z[0], target, self.horizon)

@@ -29,6 +29,7 @@ from amiwm.planning.agent import DEFAULT_BUDGET, WorldModelAgent
 from amiwm.planning.base import Decision, PlanResult, shift_plan
 from amiwm.planning.costs import summed_distance
 from amiwm.planning.graph import LatentGraph
+from amiwm.planning.observations import encode_observation
 
 HIGH_LEVELS = ("macro", "graph")
 MACRO_FILES = ("macro.safetensors", "macro.json")
@@ -112,7 +113,10 @@ def macro_pairs(
             n = len(ep["observations"]) - k
             if n < 1:
                 continue
-            z = model.encode(ep["observations"]).float()
+            if model.config.proprio:
+                z = model.encode(ep["observations"], ep.get("states")).float()
+            else:
+                z = model.encode(ep["observations"]).float()
             a = torch.as_tensor(ep["actions"], dtype=torch.float32)
             csum = torch.cat([a.new_zeros(1, a.shape[1]), a.cumsum(0)])
             zs.append(z[:n])
@@ -250,7 +254,7 @@ class HierarchicalAgent:
         t0 = time.perf_counter()
         if self.subgoal is None or self._age >= self.every:
             with torch.no_grad():
-                z = self.low.model.encode(torch.as_tensor(observation)[None])[0]
+                z = encode_observation(self.low.model, observation)
                 g = self.low.encode_goal(goal)
             self.subgoal = self.choose_subgoal(z, g)
             self._age = 0

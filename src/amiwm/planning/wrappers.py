@@ -10,6 +10,7 @@ import torch
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 from amiwm.planning.base import Agent, Decision
+from amiwm.planning.observations import encode_observation
 
 
 class RowWindow:
@@ -75,7 +76,7 @@ class Recorder:
     @torch.no_grad()
     def act(self, observation: Any, goal: Any) -> Decision:
         d = self.agent.act(observation, goal)
-        z = self.model.encode(torch.as_tensor(observation)[None])[0].float().numpy()
+        z = encode_observation(self.model, observation).float().numpy()
         if self._last is not None:
             z0, a0 = self._last
             self.memory.append(z0, a0, z, self.episode, self._t - 1)

@@ -101,7 +101,9 @@ def precise_bn(
     g = step_generator(seed, -2 - step)
     for _ in range(batches):
         idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
-        obs = data.get_batch(idx[shard])["obs"]
-        model.encode(obs.to(model.action_mean.device))
+        batch = data.get_batch(idx[shard])
+        dev = model.action_mean.device
+        states = batch["states"].to(dev) if model.config.proprio else None
+        model.encode(batch["obs"].to(dev), states)
     for m, mom in zip(norms, momenta, strict=True):
         m.momentum = mom

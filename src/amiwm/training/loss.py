@@ -29,7 +29,8 @@ def latent_prediction_loss(
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """Loss terms for a batch of windows: obs (B, W, ...) or, with a frozen encoder, their
-    latents (B, W, D) under "latents"; actions (B, W - 1, A) in raw units.
+    latents (B, W, D) under "latents"; actions (B, W - 1, A) in raw units; for a model that
+    takes the robot state (``proprio``), states (B, W, S) in raw units.
 
     pred: teacher-forced next-latent MSE over the W - 1 transitions; rollout: MSE of the
     autoregressive rollout from the first latent over the same transitions; reg: the
@@ -42,13 +43,15 @@ def latent_prediction_loss(
     if actions is None:
         actions = torch.zeros(b, w - 1, max(model.config.action_dim, 1), device=obs.device)
     a = model._actions(actions)
+    states = batch.get("states") if model.config.proprio and given is None else None
     bf16 = cfg.precision == "bf16"
     with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
-        z = model.encode(obs) if given is None else given
+        z = model.encode(obs, states) if given is None else given
         if target_encoder is not None:
             with torch.no_grad():
                 x = model._obs(obs)
-                target = target_encoder(x.reshape(-1, *x.shape[2:])).reshape(b, w, -1)
+                s = model._state(states, (b, w)) if given is None else None
+                target = model._encode(target_encoder, x, s)
         else:
             target = z
         pred = model._predict(z[:, :-1], a)

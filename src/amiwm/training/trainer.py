@@ -75,7 +75,12 @@ def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
     """Shapes, names and normalisation statistics come from the dataset, never from guesses;
     an encoder left on "auto" becomes the one that fits the data."""
     m = cfg.model
-    for key, value in data_stats(store, m.context).items():
+    if m.proprio and not store.has_states:
+        raise AmiError(
+            f"{store.path} has no robot state (/states); use --proprio false, or import a "
+            "corpus with its state (observation.state, --state-key)"
+        )
+    for key, value in data_stats(store, m.context, states=m.proprio).items():
         setattr(m, key, value)
     if m.modality == "frames" and (
         len(m.obs_shape) != 3 or m.obs_shape[0] % 16 or m.obs_shape[1] % 16
@@ -197,8 +202,9 @@ def _train(
         num_episodes = store.num_episodes
     train_eps, val_eps = split_episodes(num_episodes, tc.val_fraction, tc.seed)
     context = cfg.model.rows_per_obs
-    data = WindowDataset(path, tc.window, episodes=train_eps, context=context)
-    val = WindowDataset(path, tc.window, episodes=val_eps, context=context)
+    states = cfg.model.proprio  # windows carry the robot state when the model takes it
+    data = WindowDataset(path, tc.window, train_eps, context=context, with_states=states)
+    val = WindowDataset(path, tc.window, val_eps, context=context, with_states=states)
     if len(data) == 0:
         raise AmiError(f"{path}: no episode is long enough for windows of {tc.window} steps")
     total = tc.steps
@@ -286,7 +292,8 @@ def evaluate_loss(model: WorldModel, batch: Batch, tc: Any) -> tuple[float, floa
     model.eval()
     with torch.no_grad():
         pred = latent_prediction_loss(model, batch, tc, None)["pred"].item()
-        erank = effective_rank(model.encode(batch["obs"][:, 0]))
+        states = batch["states"][:, 0] if model.config.proprio else None
+        erank = effective_rank(model.encode(batch["obs"][:, 0], states))
     return pred, erank
 
 

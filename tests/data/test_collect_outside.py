@@ -93,13 +93,13 @@ def test_cli_flags_and_one_line_errors(tmp_path: Path, capsys) -> None:
     out = tmp_path / "c.h5"
     args = ["collect", "--env", "amiwm_test/Dict-v0", "--episodes", "1", "--steps", "3",
             "--out", str(out), "--quiet", "--obs-key", "pixels", "--state-keys", "pos,speed",
-            "--env-kwargs", '{"size": 8}', "--frame-size", "8"]  # fmt: skip
+            "--env-kwargs", '{"size": 32}', "--frame-size", "32"]  # fmt: skip
     assert main(args) == 0
     with EpisodeStore(out) as s:
-        assert s.state_dim == 3 and s.obs_shape == (8, 8, 3)
+        assert s.state_dim == 3 and s.obs_shape == (32, 32, 3)
     capsys.readouterr()
     for bad, match in [
-        (["--env-kwargs", "{size: 8}"], "not valid JSON"),
+        (["--env-kwargs", "{size: 16}"], "not valid JSON"),
         (["--env-kwargs", "[1]"], "JSON object"),
         (["--env", "no_such_pkg/Env-v0"], "no package 'no_such_pkg'"),
     ]:

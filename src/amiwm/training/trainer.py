@@ -107,8 +107,8 @@ def prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
         )
     if not cfg.dataset:
         raise AmiError(
-            "no dataset given; pass --dataset PATH (an HDF5 store from `ami-cli collect`, "
-            "or cmapss:PATH, csv:PATH, parquet:PATH)"
+            "no dataset given; pass --dataset PATH (an HDF5 store from `ami-cli collect`, a "
+            "robot corpus folder, or cmapss:PATH, csv:PATH, parquet:PATH, tep:PATH)"
         )
     spec = DatasetSpec.parse(cfg.dataset)
     store = open_dataset(spec, out, cfg.data)

@@ -143,8 +143,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a JEPA world model (episode store or sensor table)")
     t.add_argument(
         "--dataset",
-        help="HDF5 episode store (from `ami-cli collect`), cmapss:FILE, csv:FILE, parquet:FILE, tep:PATH, "
-        "or a robot corpus folder (LeRobot v2.1/v3.0, videos or images with action logs, "
+        help="HDF5 episode store (from `ami-cli collect`), cmapss:FILE, csv:FILE, parquet:FILE, "
+        "tep:PATH, or a robot corpus folder (LeRobot v2.1/v3.0, videos or images with action logs, "
         "HDF5/NPZ files; force a layout with lerobot:, videos:, images:, hdf5:, npz:)",
     )
     t.add_argument("--architecture", help="model family: jepa-world-model")

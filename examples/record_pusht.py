@@ -59,6 +59,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200, help="frames per episode")
     p.add_argument("--out", type=Path, default=Path("data/pusht-lerobot"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--state",
+        choices=("agent", "full"),
+        default="agent",
+        help="observation.state: the agent's position (as LeRobot's Push-T), or agent xy + "
+        "block xy + block angle (to check what the latents encode)",
+    )
     args = p.parse_args()
     import gym_pusht  # noqa: F401  (registers gym_pusht/PushT-v0)
     import gymnasium as gym
@@ -72,7 +79,7 @@ def main() -> None:
         fps=10,
         cameras={CAMERA: (96, 96)},
         action_dim=2,
-        state_dim=2,
+        state_dim=2 if args.state == "agent" else 5,
         version="v2.1",
         codec="h264",
         task="Push the T-shaped block onto the T-shaped target.",
@@ -87,7 +94,11 @@ def main() -> None:
         for _ in range(args.steps):
             action = pushing_policy(info, offset, rng).astype(np.float32)
             frames.append(obs["pixels"])
-            states.append(obs["agent_pos"].astype(np.float32))
+            state = obs["agent_pos"]
+            if args.state == "full":
+                pose = info["block_pose"]
+                state = np.concatenate([state, centre(pose, offset), [pose[2]]])
+            states.append(np.asarray(state, np.float32))
             actions.append(action)
             obs, _, terminated, _, info = env.step(action)
             success |= bool(info.get("is_success", False))

@@ -51,3 +51,19 @@ def test_bad_policy_and_nan():
         fit_frames(np.zeros((4, 4, 3), np.uint8), (2, 2), "zoom")
     with pytest.raises(AmiError, match="NaN"):
         fit_frames(np.full((4, 4, 3), np.nan), (2, 2))
+
+
+def test_read_image_gives_the_channels_the_model_wants(tmp_path):
+    from PIL import Image
+
+    from amiwm.frames import read_image
+
+    rgba = np.zeros((8, 6, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    assert read_image(tmp_path / "a.png", 3).shape == (8, 6, 3)
+    gray = read_image(tmp_path / "a.png", 1)
+    assert gray.shape == (8, 6, 1) and gray.dtype == np.uint8 and 0 < gray[0, 0, 0] < 200
+    (tmp_path / "b.png").write_bytes(b"not an image")
+    with pytest.raises(AmiError, match="cannot read image"):
+        read_image(tmp_path / "b.png")

@@ -16,6 +16,8 @@ This module imports only numpy and torch: every layer may use it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -103,3 +105,18 @@ def fit_frames(
         y = y.new_zeros((0, 3, th, tw))
     out = y.permute(0, 2, 3, 1).contiguous().reshape(*lead, th, tw, 3).to(device)
     return out.numpy() if as_numpy else out
+
+
+def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
+    """An image file (PNG, JPEG, ...) as uint8 (H, W, channels): 1 grayscale, 3 RGB (alpha
+    dropped); one-line AmiError when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise AmiError(f"images have 1 or 3 channels here, the model wants {channels}")
+    try:
+        with Image.open(path) as img:
+            x = np.array(img.convert("L" if channels == 1 else "RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise AmiError(f"cannot read image {path}: {exc}") from None
+    return x[..., None] if channels == 1 else x

@@ -6,22 +6,16 @@ import argparse
 from pathlib import Path
 
 from amiwm.cli.eval import make_agent_from, planning_flags
-from amiwm.errors import AmiError
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
     import json
 
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from amiwm.frames import read_image
 
-    images = []
-    for name in (args.obs, args.goal):
-        try:
-            images.append(np.array(Image.open(name).convert("RGB")))
-        except (OSError, UnidentifiedImageError) as exc:
-            raise AmiError(f"cannot read image {name}: {exc}") from None
     agent = make_agent_from(args, graph=args.graph_data is not None)
+    channels = int(agent.model.config.obs_shape[-1])  # a grayscale model reads PNGs as L
+    images = [read_image(name, channels) for name in (args.obs, args.goal)]
     decision = agent.act(images[0], images[1])
     result = agent.last_plan
     print(

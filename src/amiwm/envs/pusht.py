@@ -25,6 +25,7 @@ import numpy as np
 
 from amiwm.envs.extras import require
 from amiwm.envs.reacher import angle_error
+from amiwm.envs.restore import apply_reset_options, checked_action
 from amiwm.errors import AmiError
 
 STATE_NAMES = (
@@ -131,24 +132,13 @@ class PushTEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """gym-pusht's random agent and block placement, or ``options['state']``."""
         super().reset(seed=seed)
-        options = options or {}
         self._env.reset(seed=int(self.np_random.integers(2**31)))
-        try:
-            if options.get("state") is not None:
-                self.set_state(options["state"])
-            goal = options.get("goal_state")
-            self._goal = None if goal is None else np.asarray(goal, np.float64).reshape(-1)
-        except ValueError as e:
-            raise AmiError(f"pusht reset: {e}") from None
-        if self._goal is not None and self._goal.shape != (10,):
-            raise AmiError(f"pusht goal_state must have 10 numbers, got {self._goal.shape}")
+        self._goal = apply_reset_options(self, options, "pusht", 10)
         self._steps = 0
         return self._observe(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.isfinite(a).all():
-            raise ValueError(f"action must be 2 finite numbers, got {np.asarray(action).tolist()}")
+        a = checked_action(action)
         agent = np.asarray(self._env.agent.position, dtype=np.float64)
         target = np.clip(agent + np.clip(a, -1.0, 1.0) * self.action_scale, 0.0, ARENA)
         pixels, reward, _, _, inner = self._env.step(target)

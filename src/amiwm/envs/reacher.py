@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from amiwm.envs.extras import headless_gl, missing_package
+from amiwm.envs.restore import apply_reset_options, checked_action
 from amiwm.errors import AmiError
 
 STATE_NAMES = ("shoulder", "wrist", "shoulder_vel", "wrist_vel", "target_x", "target_y")
@@ -128,25 +129,14 @@ class ReacherEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Random arm and target (dm_control's own initialisation), or ``options['state']``."""
         super().reset(seed=seed)
-        options = options or {}
         self._dm.task._random = np.random.RandomState(int(self.np_random.integers(2**31)))
         self._dm.reset()
-        try:
-            if options.get("state") is not None:
-                self.set_state(options["state"])
-            goal = options.get("goal_state")
-            self._goal = None if goal is None else np.asarray(goal, np.float64).reshape(-1)
-        except ValueError as e:
-            raise AmiError(f"reacher reset: {e}") from None
-        if self._goal is not None and self._goal.shape != (6,):
-            raise AmiError(f"reacher goal_state must have 6 numbers, got {self._goal.shape}")
+        self._goal = apply_reset_options(self, options, "reacher", 6)
         self._steps = 0
         return self._render(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (2,) or not np.isfinite(a).all():
-            raise ValueError(f"action must be 2 finite numbers, got {np.asarray(action).tolist()}")
+        a = checked_action(action)
         ts = self._dm.step(np.clip(a, -1.0, 1.0))
         self._steps += 1
         info = self._info()

@@ -1,4 +1,5 @@
-"""How far exploration policies move things, uniform random against smooth correlated noise:
+"""How far exploration policies move things, uniform random against smooth correlated noise
+(and, on amiwm/PushT-v0, the scripted `push` mixture):
 block displacement in Push-T, on gym-pusht's own env (absolute target actions) and on
 amiwm/PushT-v0 (relative actions), and the reacher's shoulder sweep. Prints the measured
 numbers and the machine.
@@ -65,7 +66,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus (shared)")
     print(f"{a.episodes} episodes x {a.steps} steps; block displacement = max |block - start| px")
     for env_id, kw in (("gym_pusht/PushT-v0", {"obs_type": "state"}), ("pusht", {})):
-        for policy in ("random", "smooth"):
+        for policy in ("random", "smooth") + (("push",) if env_id == "pusht" else ()):
             d = block_moves(env_id, policy, a.episodes, a.steps, **kw)
             print(
                 f"{env_id:20s} {policy:7s} mean {d.mean():6.1f} px  median {np.median(d):6.1f}"

@@ -1,12 +1,18 @@
-"""`ami-cli demo`: the product end to end on two-rooms, with a report folder.
+"""`ami-cli demo`: the product end to end, with a report folder.
 
 collect -> train -> evidence (probe, rollout error) -> planning evaluation -> plots, GIF, index.html
+
+On two-rooms (default) the agent plans through a subgoal graph from start to goal in opposite
+rooms. On reacher and pusht the recipe follows LeWorldModel's published setting: data at 5 env
+steps per model step (action blocks), and the goal-offset protocol (goal = the frame 25 env
+steps later in a held-out episode, budget 50 env steps, 50 pairs) with its floors.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +20,66 @@ from amiwm.config import RunConfig
 from amiwm.errors import AmiError
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How a demo collects and trains: episodes of ``steps`` model steps of ``block`` env
+    steps each, recorded by ``policy``."""
+
+    policy: str
+    episodes: int
+    steps: int
+    block: int
+    minutes: float
+
+
+RECIPES = {
+    "two-rooms": Recipe("drift", 400, 100, 1, 9.0),
+    "reacher": Recipe("random", 600, 40, 5, 40.0),  # random actions, as LeWM's reacher data
+    "pusht": Recipe("push", 600, 30, 5, 40.0),  # scripted pushes mixed with near-block targets
+}
+
+
+def _fresh_out(out: Path) -> Path:
+    out = Path(out)
+    model_dir = out / "model"
+    if (model_dir / "config.json").exists() and not (model_dir / "checkpoint").exists():
+        raise AmiError(f"{model_dir} holds an unfinished run; remove {out} or pick another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return model_dir
+
+
 def run_demo(
     out: Path = Path("amiwm-demo"),
     *,
-    minutes: float = 9.0,
-    episodes: int = 400,
-    eval_episodes: int = 30,
+    env: str = "two-rooms",
+    minutes: float | None = None,
+    episodes: int | None = None,
+    eval_episodes: int | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run the whole pipeline into `out`; the trained checkpoint lands in `out/model`."""
+    """Run the whole pipeline into `out`; the trained checkpoint lands in `out/model`. Unset
+    arguments come from the env's recipe (``RECIPES``); a store or a finished model already in
+    `out` is reused."""
+    from amiwm.envs import resolve_env_id
+
+    names = {resolve_env_id(k): k for k in RECIPES}
+    key = names.get(resolve_env_id(env))
+    if key is None:
+        raise AmiError(f"no demo recipe for {env!r}; use one of {', '.join(RECIPES)}")
+    recipe = RECIPES[key]
+    minutes = recipe.minutes if minutes is None else minutes
+    episodes = recipe.episodes if episodes is None else episodes
+    if key != "two-rooms":
+        return _protocol_demo(
+            key, recipe, Path(out), minutes, episodes, eval_episodes, seed, progress
+        )
+    return _rooms_demo(Path(out), minutes, episodes, eval_episodes or 30, seed, progress)
+
+
+def _rooms_demo(
+    out: Path, minutes: float, episodes: int, eval_episodes: int, seed: int, progress: bool
+) -> dict[str, Any]:
     from amiwm.data.collect import collect
     from amiwm.envs import make_env
     from amiwm.evaluation import model_evidence
@@ -32,11 +88,7 @@ def run_demo(
     from amiwm.report import write_report
     from amiwm.training.trainer import train
 
-    out = Path(out)
-    model_dir = out / "model"
-    if (model_dir / "config.json").exists() and not (model_dir / "checkpoint").exists():
-        raise AmiError(f"{model_dir} holds an unfinished run; remove {out} or pick another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    model_dir = _fresh_out(out)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -82,6 +134,93 @@ def run_demo(
     summary = {
         "evidence": evidence,
         "planning": {"cem+graph": planned, "random": baseline, "plan_ms": agent.plan_ms},
+        "training": {
+            "steps": result.step if result else None,
+            "frames_per_s": result.frames_per_s if result else None,
+        },
+        "timings": timings,
+        "env": "two-rooms",
+    }
+    write_report(out, summary, model_dir / "metrics.jsonl")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+def _protocol_demo(
+    env: str,
+    recipe: Recipe,
+    out: Path,
+    minutes: float,
+    episodes: int,
+    pairs: int | None,
+    seed: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """reacher / pusht: collect in action blocks, train, evaluate with the published protocol."""
+    from amiwm.data.collect import collect
+    from amiwm.evaluation import model_evidence
+    from amiwm.planning.build import make_agent
+    from amiwm.planning.protocol import evaluate_protocol, held_out_source
+    from amiwm.report import write_report
+    from amiwm.training.trainer import train
+
+    model_dir = _fresh_out(out)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    data = out / f"{env}.h5"
+    if not data.exists():
+        t = time.perf_counter()
+        collect(
+            env,
+            episodes,
+            recipe.steps,
+            data,
+            policy=recipe.policy,
+            seed=seed,
+            progress=progress,
+            action_block=recipe.block,
+        )
+        timings["collect_s"] = time.perf_counter() - t
+    cfg = RunConfig(dataset=str(data))
+    cfg.train.seed = seed
+    cfg.train.steps = max(50, int(minutes * 60 * 4))  # the wall-clock budget cuts first
+    t = time.perf_counter()
+    result = None
+    if not (model_dir / "checkpoint").exists():
+        result = train(cfg, model_dir, progress=progress, max_seconds=minutes * 60)
+    timings["train_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    agent = make_agent(model_dir, "cem", graph=False, seed=seed)
+    evidence = model_evidence(
+        agent.model, data, cfg.train.val_fraction, seed, horizons=(1, 2, 5, 10, 20)
+    )
+    timings["evidence_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    store, held_out = held_out_source(model_dir, None)
+    report = evaluate_protocol(
+        agent,
+        store,
+        held_out,
+        pairs=pairs or 50,
+        seed=seed + 42,
+        progress=progress,
+        video=out / "episode.gif",
+    )
+    timings["eval_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t_start
+    planned = {k: report[k] for k in ("success_rate", "successes", "episodes", "success_ci95")}
+    planned.update(plan_ms_median=report["plan_ms_median"], plan_ms_p95=report["plan_ms_p95"])
+    planning: dict[str, Any] = {"cem": planned}
+    for name, floor in report["floors"].items():
+        planning[name] = {**floor, "success_ci95": floor["ci95"], "episodes": report["episodes"]}
+    planning["plan_ms"] = agent.plan_ms
+    summary = {
+        "env": env,
+        "policy": recipe.policy,
+        "evidence": evidence,
+        "protocol": report,
+        "planning": planning,
         "training": {
             "steps": result.step if result else None,
             "frames_per_s": result.frames_per_s if result else None,

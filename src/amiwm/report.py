@@ -61,17 +61,22 @@ def plot_rollout(rollout: dict[int, dict[str, float]], out: Path) -> Path:
     return _save(fig, out)
 
 
-def plot_success(results: dict[str, dict[str, Any]], out: Path) -> Path:
+def plot_success(
+    results: dict[str, dict[str, Any]],
+    out: Path,
+    title: str = "two-rooms, start and goal in opposite rooms",
+) -> Path:
     plt = _plt()
     names = list(results)
     rates = [results[n]["success_rate"] for n in names]
     lo = [r - results[n]["success_ci95"][0] for n, r in zip(names, rates, strict=True)]
     hi = [results[n]["success_ci95"][1] - r for n, r in zip(names, rates, strict=True)]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.bar(names, rates, yerr=[lo, hi], capsize=6, color=["tab:green", "tab:gray"][: len(names)])
+    colors = ["tab:green"] + ["tab:gray"] * (len(names) - 1)
+    ax.bar([n.replace("_", " ") for n in names], rates, yerr=[lo, hi], capsize=6, color=colors)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate (95% CI)")
-    ax.set_title("two-rooms, start and goal in opposite rooms")
+    ax.set_title(title)
     return _save(fig, out)
 
 
@@ -100,19 +105,33 @@ def write_report(out: Path, summary: dict[str, Any], metrics: Path) -> Path:
     figs.append(("Rollout error", plot_rollout(ev["rollout"], plots / "rollout.png")))
     plan = summary["planning"]
     results = {k: v for k, v in plan.items() if isinstance(v, dict)}
-    figs.append(("Success", plot_success(results, plots / "success.png")))
+    env = summary.get("env", "two-rooms")
+    protocol = summary.get("protocol")
+    if protocol is not None:
+        p = protocol["protocol"]
+        task = (
+            f"{env}: goal {p['goal_offset']} env steps ahead in held-out episodes, "
+            f"budget {p['budget']}, {p['pairs']} pairs"
+        )
+    else:
+        task = "two-rooms, start and goal in opposite rooms"
+    figs.append(("Success", plot_success(results, plots / "success.png", task.split(":")[0])))
     figs.append(("Planning time", plot_plan_time(plan["plan_ms"], plots / "plan_time.png")))
     main = results.get("cem+graph", next(iter(results.values())))
     rows = [
-        ("linear probe R<sup>2</sup>, latent &rarr; (x, y)", f"{ev['probe_r2_xy']:.3f}"),
+        (
+            "linear probe R<sup>2</sup>, latent &rarr; state",
+            "-" if ev["probe_r2_xy"] is None else f"{ev['probe_r2_xy']:.3f}",
+        ),
         ("effective rank of latents", f"{ev['effective_rank']:.1f}"),
         (
             "rollout error at 5 steps (model / copy)",
             f"{ev['rollout'][5]['model']:.3f} / {ev['rollout'][5]['copy']:.3f}",
         ),
         (
-            "success, opposite rooms",
-            f"{main['success_rate']:.0%} ({main['successes']}/{main['episodes']})",
+            f"success ({html.escape(task)})",
+            f"{main['success_rate']:.0%} ({main['successes']}/{main['episodes']}; 95% CI "
+            f"{main['success_ci95'][0]:.0%}-{main['success_ci95'][1]:.0%})",
         ),
         (
             "planning, median / p95 ms",
@@ -128,18 +147,34 @@ def write_report(out: Path, summary: dict[str, Any], metrics: Path) -> Path:
         "</figcaption></figure>"
         for t, p in figs
     )
+    if protocol is None:
+        intro = (
+            "Collected with the drifting random walk, trained on CPU, planned in latent space "
+            "with CEM toward subgoals found on a graph of remembered latents."
+        )
+        legend = (
+            "green: path taken; yellow: the plan as imagined by the model (read out by a linear "
+            "probe); magenta: current subgoal; white cross: goal."
+        )
+    else:
+        block = protocol["protocol"].get("action_block", 1)
+        intro = (
+            f"Collected with the {html.escape(str(summary.get('policy', 'recipe')))} policy in "
+            f"blocks of {block} env steps per model step, trained on CPU, planned in latent "
+            "space with CEM straight to the goal frame (LeWorldModel's evaluation protocol); "
+            "floors measured on the same pairs."
+        )
+        legend = "left: what the agent sees at each decision; right: the goal frame."
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>amiwm demo report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 figure{{display:inline-block;margin:.5em}} img{{max-width:520px}}
 td{{padding:.2em 1em;border-bottom:1px solid #ddd}}</style></head>
-<body><h1>amiwm demo: a JEPA world model on two-rooms</h1>
-<p>Collected with the drifting random walk, trained on CPU, planned in latent space with CEM
-toward subgoals found on a graph of remembered latents.</p>
+<body><h1>amiwm demo: a JEPA world model on {html.escape(env)}</h1>
+<p>{intro}</p>
 <table>{table}</table>
 <h2>A planned episode</h2>
-<p>green: path taken; yellow: the plan as imagined by the model (read out by a linear probe);
-magenta: current subgoal; white cross: goal.</p>
+<p>{legend}</p>
 <img src="episode.gif" alt="planned episode" width="256">
 <h2>Plots</h2>
 {imgs}

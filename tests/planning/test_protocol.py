@@ -132,3 +132,37 @@ def test_cli_eval_protocol_on_two_rooms(rooms, capsys):
     assert r["plan_ms_median"] > 0 and 0 <= r["floors"]["random"]["success_rate"] <= 1
     assert main([*args[:-1], "--goal-offset", "999"]) == 1
     assert "longer than every held-out episode" in capsys.readouterr().err
+
+
+def test_protocol_in_action_blocks(rooms):
+    """A store of blocks of 2 env steps: offsets are env steps (a multiple of the block), the
+    budget is spent in blocks, and replaying the recorded blocks reaches every goal."""
+    store = rooms / "blocks.h5"
+    collect("two-rooms", 6, 15, store, seed=3, progress=False, action_block=2)
+
+    class Replay:
+        def __init__(self, pairs):
+            self.pairs, self.i, self.t = pairs, -1, 0
+
+        def reset(self):
+            self.i, self.t = self.i + 1, 0
+
+        def act(self, obs, goal):
+            from amiwm.data.store import EpisodeStore
+            from amiwm.planning.base import Decision
+
+            p = self.pairs[self.i]
+            with EpisodeStore(store) as s:
+                a = s.episode(p.episode)["actions"][p.step + self.t]
+            self.t += 1
+            return Decision(a)
+
+    pairs = goal_pairs(store, [4, 5], offset=4, count=5, seed=0)
+    r = evaluate_protocol(
+        Replay(pairs), store, [4, 5], offset=8, budget=7, pairs=5, video=rooms / "ep.gif"
+    )
+    assert r["protocol"]["action_block"] == 2 and r["protocol"]["decisions"] == 4
+    assert r["success_rate"] == 1.0
+    assert (rooms / "ep.gif").stat().st_size > 0
+    with pytest.raises(AmiError, match="not a whole number of the store's action blocks of 2"):
+        evaluate_protocol(None, store, [4, 5], offset=5, budget=8, pairs=2)

@@ -25,6 +25,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
         env_kwargs=parse_env_kwargs(args.env_kwargs),
         obs_key=args.obs_key,
         state_keys=args.state_keys,
+        action_block=args.action_block,
     )
     print(f"wrote {path}")
 
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--steps", type=int, default=100, help="steps per episode")
     c.add_argument("--out", type=Path, default=Path("data.h5"))
     c.add_argument(
-        "--policy", default="auto", help="auto | drift (rooms) | smooth | random | setpoints"
+        "--policy",
+        default="auto",
+        help="auto | drift (rooms) | smooth | random | setpoints | push (pusht)",
     )
     c.add_argument(
         "--env-kwargs", help='constructor arguments as JSON, e.g. \'{"obs_type": "pixels"}\''
@@ -50,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--state-keys",
         type=names,
         help="observation keys or info entries stored as states (a,b)",
+    )
+    c.add_argument(
+        "--action-block",
+        type=int,
+        default=1,
+        help="env steps per stored step (their actions concatenated; LeWM's frameskip 5)",
     )
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--frame-size", type=int, default=64, help="pixels, a multiple of 16")

@@ -226,6 +226,7 @@ def collect(
     env_kwargs: dict[str, Any] | None = None,
     obs_key: str | None = None,
     state_keys: Sequence[str] | None = None,
+    action_block: int = 1,
 ) -> Path:
     """Run ``policy`` in ``env`` and write ``episodes`` episodes of <= ``steps`` actions to ``out``.
 
@@ -243,7 +244,11 @@ def collect(
     ``state_keys`` name observation keys or info entries stored as ``/states`` (default:
     ``info['state']``, else ``info['pos']``, else a dict observation's other numeric entries).
     ``policy`` "auto": the drifting walk in rooms envs, smooth correlated noise elsewhere.
+    ``action_block`` k > 1: one stored step is k env steps (``steps`` counts stored steps); the
+    policy acts at every env step, a frame is kept every k steps with the k actions between
+    concatenated (``amiwm.envs.blocks``).
     """
+    from amiwm.envs.blocks import block_space, check_block
     from amiwm.envs.policies import make_policy, resolve_policy
 
     out = Path(out)
@@ -258,7 +263,8 @@ def collect(
         )
     if out.exists() and not overwrite:
         raise AmiError(f"{out} already exists; pass --overwrite or choose another path")
-    gym_env, source, frames_key = _make(env, modality, dict(env_kwargs or {}), steps, obs_key)
+    k = check_block(action_block)
+    gym_env, source, frames_key = _make(env, modality, dict(env_kwargs or {}), steps * k, obs_key)
     try:
         act = make_policy(policy, gym_env, seed)
         policy = resolve_policy(policy, gym_env)
@@ -271,7 +277,7 @@ def collect(
         attrs: dict[str, Any] = {
             "env_id": env_id,
             "observation_space": space_to_json(gym_env.observation_space if sensors else obs_space),
-            "action_space": space_to_json(gym_env.action_space),
+            "action_space": space_to_json(block_space(gym_env.action_space, k)),
             "frame_size": None if sensors else frame_size,
             "policy": policy,
             "seed": seed,
@@ -284,6 +290,8 @@ def collect(
                 "env_kwargs": dict(env_kwargs or {}),
                 "obs_key": frames_key,
                 "reset_seeds": f"seed + episode index ({seed}..{seed + episodes - 1})",
+                "action_block": k,
+                "env_action_space": space_to_json(gym_env.action_space),
             },
         }
         if sensors:
@@ -299,36 +307,46 @@ def collect(
             out,
             obs_shape=obs_shape,
             obs_dtype=np.float32 if sensors else np.uint8,
-            action_dim=int(gym_env.action_space.shape[0]),
+            action_dim=int(gym_env.action_space.shape[0]) * k,
             state_dim=rec.state_dim,
             attrs=attrs,
             overwrite=overwrite,
         )
         with writer, _progress(progress) as bar:
             task = bar.add_task(f"{env_id} -> {out.name}", total=episodes)
-            for k in range(episodes):
-                writer.add_episode(**_episode(gym_env, act, rec, seed + k, steps))
+            for e in range(episodes):
+                writer.add_episode(**_episode(gym_env, act, rec, seed + e, steps, k))
                 bar.advance(task)
     finally:
         gym_env.close()
     return out
 
 
-def _episode(env: gym.Env, policy: Any, rec: _Recorder, seed: int, steps: int) -> dict:
-    """Run one episode of at most ``steps`` actions; arrays ready for ``add_episode``."""
+def _episode(env: gym.Env, policy: Any, rec: _Recorder, seed: int, steps: int, k: int) -> dict:
+    """Run one episode of at most ``steps`` blocks of ``k`` env actions (an incomplete last
+    block, when the episode ends inside it, is dropped); arrays ready for ``add_episode``."""
     shape = env.action_space.shape
     obs, info = env.reset(seed=seed)
     policy.reset(obs, info)
     frames, states, actions = [rec.frame(obs)], [rec.state(obs, info)], []
+    done = False
     for _ in range(steps):
-        action = np.asarray(policy(obs, info), dtype=np.float32).reshape(shape)
-        obs, _, terminated, truncated, info = env.step(action)
-        actions.append(action)
+        block = []
+        for _ in range(k):
+            action = np.asarray(policy(obs, info), dtype=np.float32).reshape(shape)
+            obs, _, terminated, truncated, info = env.step(action)
+            block.append(action)
+            done = terminated or truncated
+            if done:
+                break
+        if len(block) < k:
+            break
+        actions.append(np.concatenate(block))
         frames.append(rec.frame(obs))
         states.append(rec.state(obs, info))
-        if terminated or truncated:
+        if done:
             break
-    actions.append(np.zeros(shape, np.float32))  # padding: no action after the last frame
+    actions.append(np.zeros(shape[0] * k, np.float32))  # padding: no action after the last frame
     return {
         "observations": np.stack(frames),
         "actions": np.stack(actions),

@@ -10,7 +10,7 @@ import numpy as np
 
 from amiwm.errors import AmiError
 
-POLICY_NAMES = ("auto", "random", "drift", "setpoints", "smooth")
+POLICY_NAMES = ("auto", "random", "drift", "setpoints", "smooth", "push")
 _ALIASES = {"drifting-walk": "drift"}
 
 
@@ -229,7 +229,8 @@ def resolve_policy(name: str, env: gym.Env) -> str:
 
 def make_policy(name: str, env: gym.Env, seed: int) -> Policy:
     """Build a data-collection policy by name: 'random', 'drift' (alias 'drifting-walk'),
-    'setpoints', 'smooth' or 'auto' (drift in rooms envs, smooth anywhere else)."""
+    'setpoints', 'smooth', 'push' (scripted Push-T pushes) or 'auto' (drift in rooms envs,
+    smooth anywhere else)."""
     key = resolve_policy(_ALIASES.get(name, name), env)
     if key == "smooth":
         return SmoothNoisePolicy(env.action_space, seed)
@@ -239,6 +240,10 @@ def make_policy(name: str, env: gym.Env, seed: int) -> Policy:
         return SetpointsPolicy(env.action_space, seed)
     if key == "drift":
         return DriftingWalkPolicy(env, seed)
+    if key == "push":
+        from amiwm.envs.pusher import PushPolicy
+
+        return PushPolicy(env, seed)
     valid = ", ".join(POLICY_NAMES + tuple(_ALIASES))
     raise AmiError(f"unknown policy {name!r}; use one of [{valid}]")
 

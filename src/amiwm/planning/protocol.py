@@ -118,9 +118,14 @@ class GoalTask:
         self.frame_size = int(attrs.get("frame_size") or 64)
         self.reset_seed = int(attrs.get("seed", 0))
         kwargs = dict(meta.get("env_kwargs") or {})
+        self.block = int(meta.get("action_block") or 1)
         self.env, self.source, self.frames_key = _make(
-            self.env_name, "frames", kwargs, budget + 1, meta.get("obs_key")
+            self.env_name, "frames", kwargs, budget + self.block, meta.get("obs_key")
         )
+        if self.block > 1:
+            from amiwm.envs.blocks import ActionBlocks
+
+            self.env = ActionBlocks(self.env, self.block)
         u = self.env.unwrapped
         if all(hasattr(u, a) for a in ("set_state", "is_success")):
             self.mode = "state"
@@ -207,11 +212,20 @@ class ZeroAgent:
 
 
 def _run(
-    task: GoalTask, agent: Agent, pair: GoalPair, budget: int, seed: int, ms: list[float]
+    task: GoalTask,
+    agent: Agent,
+    pair: GoalPair,
+    budget: int,
+    seed: int,
+    ms: list[float],
+    frames: list[np.ndarray] | None = None,
 ) -> tuple[bool, int]:
-    """One pair: (succeeded at any step, steps taken); planning times are appended to `ms`."""
+    """One pair: (succeeded at any step, steps taken); planning times are appended to `ms`,
+    the agent's views to `frames` when given."""
     obs, info = task.reset(pair, seed)
     agent.reset()
+    if frames is not None:
+        frames.append(task.frame(obs, info))
     if task.success(obs, info, pair):
         return True, 0
     for t in range(1, budget + 1):
@@ -219,11 +233,38 @@ def _run(
         if decision.plan_ms is not None:
             ms.append(decision.plan_ms)
         obs, _, terminated, truncated, info = task.env.step(decision.vector)
+        if frames is not None:
+            frames.append(task.frame(obs, info))
         if task.success(obs, info, pair):
             return True, t
         if terminated or truncated:
             break
     return False, budget
+
+
+def write_goal_gif(
+    frames: list[np.ndarray], goal: np.ndarray, success: bool, path: Path, scale: int = 4
+) -> Path:
+    """A GIF of an episode beside its goal frame (right), framed green on success."""
+    from PIL import Image, ImageDraw
+
+    h, w = goal.shape[:2]
+    images = []
+    for t, frame in enumerate(frames):
+        img = Image.new("RGB", (2 * w * scale + 8, h * scale + 20), (30, 30, 30))
+        for x, f in ((0, frame), (w * scale + 8, goal)):
+            f = np.repeat(f, 3, axis=-1) if f.shape[-1] == 1 else f
+            img.paste(Image.fromarray(f).resize((w * scale, h * scale), Image.NEAREST), (x, 20))
+        last = t == len(frames) - 1
+        text = f"step {t}" + ((" - reached" if success else " - not reached") if last else "")
+        d = ImageDraw.Draw(img)
+        d.text((4, 4), text, fill=(0, 255, 0) if last and success else (230, 230, 230))
+        d.text((w * scale + 12, 4), "goal", fill=(230, 230, 230))
+        images.append(img)
+    images[0].save(
+        path, save_all=True, append_images=images[1:] + [images[-1]] * 5, duration=200, loop=0
+    )
+    return path
 
 
 def _rate(wins: list[bool]) -> dict[str, Any]:
@@ -244,20 +285,36 @@ def evaluate_protocol(
     tolerance: float | None = None,
     floors: bool = True,
     progress: bool = False,
+    video: Path | None = None,
 ) -> dict[str, Any]:
     """Success of ``agent`` (an Agent, e.g. a WorldModelAgent; None: floors only)
     on ``pairs`` start/goal pairs of held-out ``episodes``, with its 95% interval, planning ms
-    per replanning step, and the floors on the same pairs."""
+    per replanning step, and the floors on the same pairs. ``video``: a GIF of the first pair."""
     from rich.progress import track
 
     if budget < 1:
         raise AmiError(f"--budget must be >= 1 env step, got {budget}")
-    chosen = goal_pairs(store, episodes, offset, pairs, seed)
+    if offset < 1:
+        raise AmiError(f"--goal-offset must be >= 1, got {offset}")
     task = GoalTask(store, env, budget, tolerance)
+    k = task.block
+    try:
+        if offset % k:
+            raise AmiError(
+                f"--goal-offset {offset} env steps is not a whole number of the store's action "
+                f"blocks of {k} env steps; use a multiple of {k}"
+            )
+        chosen = goal_pairs(store, episodes, offset // k, pairs, seed)
+    except BaseException:
+        task.close()
+        raise
+    decisions = -(-budget // k)  # agent decisions: blocks of k env steps
     report: dict[str, Any] = {
         "protocol": {
             "goal_offset": offset,
             "budget": budget,
+            "action_block": k,
+            "decisions": decisions,
             "pairs": len(chosen),
             "seed": seed,
             "store": str(store),
@@ -272,7 +329,10 @@ def evaluate_protocol(
             wins, steps, planned = [], [], []
             t0 = time.perf_counter()
             for i, p in track(list(enumerate(chosen)), "eval", disable=not progress):
-                ok, n = _run(task, agent, p, budget, seed + i, planned)
+                frames = [] if video is not None and i == 0 else None
+                ok, n = _run(task, agent, p, decisions, seed + i, planned, frames)
+                if frames:
+                    write_goal_gif(frames, p.goal_frame, ok, Path(video))
                 wins.append(ok)
                 steps.append(n)
             ms = np.array(planned)
@@ -280,7 +340,7 @@ def evaluate_protocol(
             report["success_ci95"] = report.pop("ci95")
             report["episodes"] = len(wins)
             ok_steps = [n for ok, n in zip(wins, steps, strict=True) if ok]
-            report["mean_steps_to_goal"] = float(np.mean(ok_steps)) if ok_steps else None
+            report["mean_steps_to_goal"] = float(np.mean(ok_steps)) * k if ok_steps else None
             report["plan_ms_mean"] = float(ms.mean()) if len(ms) else None
             report["plan_ms_median"] = float(np.median(ms)) if len(ms) else None
             report["plan_ms_p95"] = float(np.percentile(ms, 95)) if len(ms) else None
@@ -294,7 +354,7 @@ def evaluate_protocol(
                 ("do_nothing", ZeroAgent(space)),
             ):
                 out[name] = _rate(
-                    [_run(task, base, p, budget, seed + i, [])[0] for i, p in enumerate(chosen)]
+                    [_run(task, base, p, decisions, seed + i, [])[0] for i, p in enumerate(chosen)]
                 )
         report["floors"] = out
     finally:
@@ -342,7 +402,9 @@ def format_report(r: dict[str, Any]) -> str:
     p, f = r["protocol"], r["floors"]
     lines = [
         f"protocol: {p['pairs']} pairs from {p['held_out_episodes']} held-out episodes, goal "
-        f"{p['goal_offset']} steps ahead, budget {p['budget']} steps (start: {p['start_from']})"
+        f"{p['goal_offset']} env steps ahead, budget {p['budget']} env steps"
+        + (f" in blocks of {p['action_block']}" if p.get("action_block", 1) > 1 else "")
+        + f" (start: {p['start_from']})"
     ]
     if "success_rate" in r:
         lo, hi = r["success_ci95"]

@@ -314,6 +314,24 @@ def test_demo_end_to_end(tmp_path):
     assert "episode.gif" in (out / "index.html").read_text()
 
 
+def test_demo_on_reacher_runs_the_protocol(tmp_path):
+    """The reacher recipe: blocks of 5 env steps, the goal-offset protocol, a report."""
+    pytest.importorskip("dm_control", reason="needs the dmc extra")
+    r = cli("demo", "--env", "reacher", "--out", "d", "--minutes", "0.03", "--episodes", "5",
+            "--eval-episodes", "2", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "do nothing" in r.stdout
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    p = summary["protocol"]["protocol"]
+    assert (p["goal_offset"], p["budget"], p["action_block"], p["pairs"]) == (25, 50, 5, 2)
+    assert summary["protocol"]["episodes"] == 2
+    for name in ("index.html", "episode.gif", "plots/success.png", "reacher.h5"):
+        assert (tmp_path / "d" / name).is_file(), name
+    r = cli("demo", "--env", "maze", "--out", "m", cwd=tmp_path)
+    assert r.returncode != 0 and "no demo recipe for 'maze'" in r.stderr
+    assert not (tmp_path / "m").exists()
+
+
 def test_eval_takes_the_checkpoints_env_and_refuses_one_that_does_not_fit(workdir, tiny_run):
     """Without --env, eval runs in the env the training data came from; an env whose actions
     do not fit the checkpoint is one line, not a crash."""

@@ -288,3 +288,32 @@ def test_openapi_documents_the_api(server, raw_send):
     assert "401" in spec["paths"]["/v1/plan"]["post"]["responses"]
     status, page = raw_send(server.port, "GET", "/docs", headers={"Authorization": None})
     assert status == 200 and "swagger" in page.lower()
+
+
+def test_camera_sized_frames_are_fitted_as_the_importer_did(serve_app, tmp_path):
+    """A model trained on 24x32 camera frames (cropped to 16x16) takes the camera's frames,
+    raw or PNG, and encodes them as the fitted frames; other sizes are a 400 naming both."""
+    from amiwm.frames import fit_frames
+    from amiwm.serving.app import create_app
+
+    torch.manual_seed(0)
+    from amiwm.config import ModelConfig
+
+    c = ModelConfig(obs_shape=[SIZE, SIZE, 3], latent_dim=8, encoder_width=8, history=2,
+                    action_low=[-1.0, -1.0], action_high=[1.0, 1.0],
+                    camera_shape=[24, 32, 3], resize="crop")  # fmt: skip
+    model = WorldModel(c).eval()
+    ckpt = model.save_pretrained(tmp_path / "cam")
+    cam = np.random.default_rng(1).integers(0, 256, (2, 24, 32, 3), dtype=np.uint8)
+    want = model.encode(torch.from_numpy(fit_frames(cam, (SIZE, SIZE), "crop"))).detach().numpy()
+    srv = serve_app(create_app(ckpt))
+    with Client(srv.url) as cl:
+        np.testing.assert_allclose(cl.encode(cam), want, atol=1e-5)
+        np.testing.assert_allclose(
+            cl.encode(frames(2)), model.encode(frames(2)).detach(), atol=1e-5
+        )
+        got = cl.request("POST", "/v1/encode", {"observations": [png(cam[0]), png(cam[1])]})
+        assert np.asarray(got["latents"]).shape == (2, 8)
+        assert cl.plan(cam[0], cam[1], horizon=2).actions.shape == (2, 2)
+        with pytest.raises(AmiError, match=r"400.*expected \(B, 16, 16, 3\) or \(B, 24, 32, 3\)"):
+            cl.encode(np.zeros((1, 20, 20, 3), np.uint8))

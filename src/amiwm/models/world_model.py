@@ -76,6 +76,14 @@ class WorldModel(nn.Module):
             raise AmiError("observation contains NaN or Inf")
         return (x - self.obs_mean) / self.obs_std
 
+    def camera_frames(self, frames: ArrayLike) -> torch.Tensor:
+        """Frames as the camera delivers them -> the model's (..., *obs_shape) uint8 frames,
+        exactly as the importer fitted them (a model without a camera: unchanged)."""
+        x = torch.as_tensor(frames)
+        if not self.config.resize:
+            return x
+        return self._camera_frames(x, tuple(self.config.obs_shape))
+
     def _camera_frames(self, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
         """Frames as the camera delivers them -> the model's frames, exactly as on import."""
         cam = tuple(self.config.camera_shape)

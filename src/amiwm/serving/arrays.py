@@ -46,11 +46,13 @@ def _raw(value: dict[str, Any], what: str) -> np.ndarray:
     return np.frombuffer(buf, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _png(text: str, what: str, frame: Sequence[int]) -> np.ndarray:
-    """A base64 PNG (optionally a data: URL) -> uint8 frame (H, W, C) of exactly `frame`."""
+def _png(text: str, what: str, frame: Sequence[Any]) -> np.ndarray:
+    """A base64 PNG (optionally a data: URL) -> uint8 frame (H, W, C) of exactly `frame` (or
+    of one of several allowed (H, W, C), e.g. the model's and its camera's)."""
     from PIL import Image
 
-    if len(frame) != 3 or frame[2] not in PNG_MODES:
+    shapes = [tuple(frame)] if isinstance(frame[0], int) else [tuple(f) for f in frame]
+    if any(len(f) != 3 or f[2] not in PNG_MODES for f in shapes):
         raise AmiError(f"{what}: PNG strings need a frames model with 1, 3 or 4 channels")
     if text.startswith("data:"):
         text = text.partition(",")[2]
@@ -60,10 +62,12 @@ def _png(text: str, what: str, frame: Sequence[int]) -> np.ndarray:
         raise AmiError(f"{what} is a string but not base64 PNG data") from None
     if len(data) < 24 or not data.startswith(PNG_MAGIC) or data[12:16] != b"IHDR":
         raise AmiError(f"{what} is not a PNG image (only PNG is accepted)")
-    h, w, c = frame
     width, height = struct.unpack(">II", data[16:24])  # the header: nothing decompressed yet
-    if (width, height) != (w, h):
-        raise AmiError(f"{what} is a {width}x{height} PNG; the model needs {w}x{h}")
+    fits = [f for f in shapes if (f[1], f[0]) == (width, height)]
+    if not fits:
+        need = " or ".join(f"{f[1]}x{f[0]}" for f in shapes)
+        raise AmiError(f"{what} is a {width}x{height} PNG; the model needs {need}")
+    h, w, c = fits[0]
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
             arr = np.asarray(im.convert(PNG_MODES[c]))
@@ -89,7 +93,8 @@ def _numbers(value: Any, what: str) -> np.ndarray:
 
 
 def decode(value: Any, what: str, frame: Sequence[int] | None = None, depth: int = 0) -> np.ndarray:
-    """JSON value -> numpy array. `frame` (H, W, C) allows PNG strings for whole frames."""
+    """JSON value -> numpy array. `frame` (H, W, C), or a list of them, allows PNG strings for
+    whole frames of that size."""
     if isinstance(value, dict):
         return _raw(value, what)
     if isinstance(value, str):

@@ -10,7 +10,7 @@ import numpy as np
 from amiwm.config import ModelConfig
 from amiwm.errors import AmiError
 from amiwm.serving import schemas
-from amiwm.serving.arrays import decode, floats, frames, match
+from amiwm.serving.arrays import decode, floats, frames, match, shape_text
 from amiwm.serving.engine import Engine, PlanJob
 
 
@@ -48,14 +48,31 @@ class Validator:
         self.cfg: ModelConfig = engine.config
         self.limits = limits
         self.obs = tuple(self.cfg.obs_shape)
-        self.frame = self.obs if self.cfg.modality == "frames" else None
+        self.shapes = [self.obs]
+        camera = tuple(self.cfg.camera_shape)
+        if self.cfg.modality == "frames" and camera and camera != self.obs:
+            self.shapes.append(camera)  # frames as the camera delivers them; the model fits them
+        self.frame = self.shapes if self.cfg.modality == "frames" else None
         self.a = max(self.cfg.action_dim, 1)
 
     def observations(self, value: Any, what: str, lead: tuple[str, ...]) -> np.ndarray:
         arr = decode(value, what, self.frame)
         arr = frames(arr, what) if self.frame is not None else floats(arr, what)
-        sizes = match(arr, what, (*lead, *self.obs))
+        for i, shape in enumerate(self.shapes):
+            try:
+                sizes = match(arr, what, (*lead, *shape))
+                break
+            except AmiError as e:
+                if i == len(self.shapes) - 1:
+                    if len(self.shapes) > 1:
+                        want = " or ".join(shape_text((*lead, *s)) for s in self.shapes)
+                        raise AmiError(
+                            f"{what} has shape {shape_text(arr.shape)}, expected {want}"
+                        ) from None
+                    raise e from None
         self._sizes(what, sizes)
+        if i > 0:  # camera-sized: fitted here, so batches hold the model's frames only
+            arr = self.engine.model.camera_frames(arr).numpy()
         return np.ascontiguousarray(arr)
 
     def floats(self, value: Any, what: str, pattern: tuple[int | str, ...]) -> np.ndarray:

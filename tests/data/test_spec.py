@@ -34,3 +34,23 @@ def test_bad_specs_get_one_line(tmp_path):
     with pytest.raises(AmiError, match="an episode store, not a sensor table"):
         (tmp_path / "s.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
         DatasetSpec.parse(str(tmp_path / "s.h5")).require_table()
+
+
+def test_open_dataset_passes_quiet_to_the_corpus_import(tmp_path, monkeypatch):
+    """`train --quiet` reaches the corpus importer: no progress bar even on a terminal."""
+    import amiwm.data.formats.robot as robot
+    from amiwm.config import DataConfig
+    from amiwm.data.imports import open_dataset
+
+    seen = {}
+
+    def fake(spec, *, progress=True, reuse=None, **options):
+        seen["progress"] = progress
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(robot, "cached_import", fake)
+    (tmp_path / "corpus").mkdir()
+    spec = DatasetSpec.parse(f"videos:{tmp_path / 'corpus'}")
+    with pytest.raises(RuntimeError, match="stop here"):
+        open_dataset(spec, tmp_path / "run", DataConfig(), progress=False)
+    assert seen == {"progress": False}

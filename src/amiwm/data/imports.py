@@ -23,16 +23,21 @@ IMPORTED = "data.h5"  # an imported dataset's name inside its run directory
 _TMP_PREFIX = "amiwm-import-"
 
 
-def open_dataset(spec: DatasetSpec, run: Path, options: DataConfig) -> EpisodeStore:
+def open_dataset(
+    spec: DatasetSpec, run: Path, options: DataConfig, *, progress: bool = True
+) -> EpisodeStore:
     """The store of `spec` for a run in `run`: a store as it is; an imported dataset from
     ``run/data.h5`` when it was imported from the same source, else imported afresh (see
-    `adopt`). `options`: how tables are read and corpora imported."""
+    `adopt`). `options`: how tables are read and corpora imported; `progress`: a bar while a
+    corpus is decoded (on a terminal)."""
     if not spec.imported:
         return EpisodeStore(Path(spec.path))
     if spec.is_corpus:
         from amiwm.data.formats.robot import cached_import
 
-        path, _ = cached_import(spec.text(), reuse=run / IMPORTED, **options.import_options())
+        path, _ = cached_import(
+            spec.text(), reuse=run / IMPORTED, progress=progress, **options.import_options()
+        )
         return EpisodeStore(path)
     cached = run / IMPORTED
     if cached.exists():

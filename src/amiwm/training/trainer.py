@@ -66,7 +66,7 @@ def train(
     processes run the same training as one (to float rounding); rank 0 writes everything.
     """
     with distributed.session(device) as dev:
-        prep = _share(lambda: prepare(cfg, Path(out), resume))
+        prep = _share(lambda: prepare(cfg, Path(out), resume, progress and rank() == 0))
         return _train(prep, progress and rank() == 0, max_seconds, dev)
 
 
@@ -96,7 +96,7 @@ def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
     m.check_encoder()
 
 
-def prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
+def prepare(cfg: RunConfig, out: Path, resume: bool, progress: bool = True) -> dict[str, Any]:
     """Rank 0: import/check the data, fill the model config, check the run directory; returns
     what every rank needs (JSON)."""
     cfg.validate()
@@ -111,7 +111,7 @@ def prepare(cfg: RunConfig, out: Path, resume: bool) -> dict[str, Any]:
             "robot corpus folder, or cmapss:PATH, csv:PATH, parquet:PATH, tep:PATH)"
         )
     spec = DatasetSpec.parse(cfg.dataset)
-    store = open_dataset(spec, out, cfg.data)
+    store = open_dataset(spec, out, cfg.data, progress=progress)
     with guard(store, spec):  # a refused run leaves no import behind
         cfg.dataset = spec.resolved()
         store.check_finite()

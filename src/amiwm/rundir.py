@@ -67,6 +67,17 @@ class RunDir:
             env = store.attrs.get("env_id")
         return str(env) if env else None
 
+    @property
+    def action_block(self) -> int:
+        """Env steps per model step of the training data (``collect --action-block``), 1 when
+        the store does not say."""
+        path = self.training_data
+        if path is None:
+            return 1
+        with EpisodeStore(path) as store:
+            meta = store.attrs.get("metadata_json") or {}
+        return int(meta.get("action_block") or 1)
+
     @cached_property
     def split(self) -> tuple[list[int], list[int]]:
         """(train, validation) episode indices of the training store, as training drew them."""

@@ -57,3 +57,17 @@ def test_bad_block_is_one_line(tmp_path):
     with pytest.raises(AmiError, match="--action-block must be an integer >= 1"):
         collect("two-rooms", 1, 5, tmp_path / "c.h5", progress=False, action_block=0)
     assert not (tmp_path / "c.h5").exists()
+
+
+def test_eval_runs_a_block_model_in_blocks(tmp_path):
+    """`eval` on two-rooms with a model trained on blocks of 2: the env takes 4-d actions."""
+    from amiwm.cli import main
+
+    collect("two-rooms", 6, 20, tmp_path / "b.h5", seed=1, progress=False, action_block=2)
+    main(["train", "--dataset", str(tmp_path / "b.h5"), "--out", str(tmp_path / "run"),
+          "--steps", "3", "--batch-size", "8", "--quiet"])  # fmt: skip
+    from amiwm.rundir import RunDir
+
+    assert RunDir(tmp_path / "run").action_block == 2
+    main(["eval", "--checkpoint", str(tmp_path / "run"), "--episodes", "1", "--samples", "8",
+          "--elites", "2", "--iterations", "1", "--no-graph", "--json", "--quiet"])  # fmt: skip

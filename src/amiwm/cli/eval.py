@@ -113,6 +113,15 @@ def recorded_env(checkpoint: Path) -> str | None:
         return None
 
 
+def _action_block(checkpoint: Path) -> int:
+    from amiwm.rundir import RunDir
+
+    try:
+        return RunDir(checkpoint).action_block
+    except AmiError:
+        return 1
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
@@ -130,6 +139,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.episodes < 1:
         raise AmiError(f"--episodes must be >= 1, got {args.episodes}")
     env = make_env(args.env)
+    block = _action_block(args.checkpoint)
+    if block > 1:  # the model plans blocks of env actions: each is executed as `block` steps
+        from amiwm.envs.blocks import ActionBlocks
+
+        env = ActionBlocks(env, block)
     if args.planner == "random":
         agent = RandomAgent(env.action_space, args.seed)
     else:

@@ -171,12 +171,16 @@ class Client:
                     raise
                 time.sleep(0.1)
 
-    def encode(self, observations: np.ndarray) -> np.ndarray:
-        """(B, *obs_shape) or one observation -> latents (B, D) or (D,)."""
+    def encode(self, observations: np.ndarray, states: np.ndarray | None = None) -> np.ndarray:
+        """(B, *obs_shape) or one observation -> latents (B, D) or (D,). A model trained with
+        --proprio takes the robot states too: (B, S), or (S,) with one observation."""
         obs = np.asarray(observations)
         single = obs.ndim == len(self.health_cache()["obs_shape"])
-        batch = obs[None] if single else obs
-        out = self.request("POST", "/v1/encode", {"observations": self._array(batch)})
+        body = {"observations": self._array(obs[None] if single else obs)}
+        if states is not None:
+            st = np.asarray(states, np.float32)
+            body["states"] = raw(st[None] if single else st)
+        out = self.request("POST", "/v1/encode", body)
         z = np.asarray(out["latents"], dtype=np.float32)
         return z[0] if single else z
 
@@ -186,20 +190,28 @@ class Client:
         *,
         latents: np.ndarray | None = None,
         observations: np.ndarray | None = None,
+        states: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Context latents (B, h, D) or observations (B, h, *obs), actions (B, h - 1 + n, A)
-        -> imagined latents (B, n, D)."""
+        """Context latents (B, h, D) or observations (B, h, *obs) (with a proprio model's
+        states (B, h, S)), actions (B, h - 1 + n, A) -> imagined latents (B, n, D)."""
         body: dict[str, Any] = {"actions": raw(np.asarray(actions, np.float32))}
         if latents is not None:
             body["latents"] = raw(np.asarray(latents, np.float32))
         if observations is not None:
             body["observations"] = self._array(observations)
+        if states is not None:
+            body["states"] = raw(np.asarray(states, np.float32))
         out = self.request("POST", "/v1/predict", body)
         return np.asarray(out["latents"], dtype=np.float32)
 
-    def surprise(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Observations (B, h + 1, *obs), actions (B, h, A) -> surprise (B,)."""
+    def surprise(
+        self, observations: np.ndarray, actions: np.ndarray, states: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Observations (B, h + 1, *obs), actions (B, h, A) (and a proprio model's states
+        (B, h + 1, S)) -> surprise (B,)."""
         body = {"observations": self._array(observations), "actions": raw(actions)}
+        if states is not None:
+            body["states"] = raw(np.asarray(states, np.float32))
         out = self.request("POST", "/v1/surprise", body)
         return np.asarray(out["surprise"], dtype=np.float32)
 
@@ -207,6 +219,8 @@ class Client:
         self,
         observation: np.ndarray,
         goal: np.ndarray,
+        state: np.ndarray | None = None,
+        goal_state: np.ndarray | None = None,
         *,
         samples: int | None = None,
         elites: int | None = None,
@@ -215,7 +229,8 @@ class Client:
         seed: int = 0,
         graph: bool = True,
     ) -> Plan:
-        """Plan actions from one observation toward a goal observation."""
+        """Plan actions from one observation toward a goal observation; a proprio model takes
+        the robot state (S,) of each too (`state`, `goal_state`)."""
         budget = {"samples": samples, "elites": elites, "iterations": iterations}
         budget["horizon"] = horizon
         body = {
@@ -225,6 +240,9 @@ class Client:
             "seed": seed,
             "graph": graph,
         }
+        for name, value in (("state", state), ("goal_state", goal_state)):
+            if value is not None:
+                body[name] = raw(np.asarray(value, np.float32))
         out = self.request("POST", "/v1/plan", body)
         return Plan(
             np.asarray(out["actions"], dtype=np.float32),

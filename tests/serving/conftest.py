@@ -1,5 +1,6 @@
-"""Tiny checkpoints (frames with a training store, sensors) and a real uvicorn server."""
+"""Tiny checkpoints (frames with a training store, sensors, proprio) and real uvicorn servers."""
 
+import dataclasses
 import http.client
 import json
 import threading
@@ -63,6 +64,21 @@ def sensors_ckpt(tmp_path_factory) -> Path:
     )
     model = WorldModel(cfg).eval()
     return model.save_pretrained(tmp_path_factory.mktemp("sensors") / "ckpt")
+
+
+@pytest.fixture(scope="session")
+def proprio_ckpt(tmp_path_factory) -> Path:
+    """A frames model trained with robot state (--proprio): 3 state values beside each frame."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(
+        frames_config(),
+        proprio=True,
+        state_dim=3,
+        state_mean=[0.5, -1.0, 2.0],
+        state_std=[0.5, 2.0, 1.0],
+    )
+    model = WorldModel(cfg).eval()
+    return model.save_pretrained(tmp_path_factory.mktemp("proprio") / "ckpt")
 
 
 class ThreadServer:
@@ -143,5 +159,15 @@ def server(frames_ckpt):
     from amiwm.serving.app import create_app
 
     srv = ThreadServer(create_app(frames_ckpt, TOKEN))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def proprio_server(proprio_ckpt):
+    """The proprio model served with a token."""
+    from amiwm.serving.app import create_app
+
+    srv = ThreadServer(create_app(proprio_ckpt, TOKEN))
     yield srv
     srv.stop()

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 ENDPOINTS = {
-    "/v1/encode": ("observations",),
-    "/v1/predict": ("latents", "observations", "actions"),
-    "/v1/surprise": ("observations", "actions"),
-    "/v1/plan": ("observation", "goal", "budget", "seed", "graph"),
+    "/v1/encode": ("observations", "states"),
+    "/v1/predict": ("latents", "observations", "actions", "states"),
+    "/v1/surprise": ("observations", "actions", "states"),
+    "/v1/plan": ("observation", "goal", "budget", "seed", "graph", "state", "goal_state"),
 }
 SETTINGS = settings(
     max_examples=150,

@@ -119,9 +119,9 @@ def create_app(
 
     @app.post("/v1/encode", response_model=schemas.EncodeResponse, responses=ERRORS)
     async def encode(body: schemas.EncodeRequest, request: Request) -> Response:
-        """Observations (B, *obs_shape) -> latents (B, latent_dim)."""
-        obs, rows = check.encode(body)
-        return ok({"latents": to_json(await run(request, "encode", None, obs, rows))})
+        """Observations (B, *obs_shape) (and a proprio model's states (B, S)) -> latents."""
+        payload, key, rows = check.encode(body)
+        return ok({"latents": to_json(await run(request, "encode", key, payload, rows))})
 
     @app.post("/v1/predict", response_model=schemas.PredictResponse, responses=ERRORS)
     async def predict(body: schemas.PredictRequest, request: Request) -> Response:

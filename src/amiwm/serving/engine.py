@@ -39,6 +39,8 @@ class PlanJob:
     goal: np.ndarray  # (*obs_shape)
     seed: int = 0
     graph: bool = True
+    state: np.ndarray | None = None  # (S,) robot state of obs (proprio models only)
+    goal_state: np.ndarray | None = None  # (S,) of goal
 
 
 class Engine:
@@ -78,8 +80,9 @@ class Engine:
         cfg = self.config
         dtype = np.uint8 if cfg.modality == "frames" else np.float32
         obs = np.zeros((1, *cfg.obs_shape), dtype)
+        state = self.model.state_mean[None] if cfg.proprio else None  # the mean robot state
         with torch.inference_mode():
-            z = self.model.encode(torch.from_numpy(obs))
+            z = self.model.encode(torch.from_numpy(obs), state)
             a = torch.zeros(1, 1, max(cfg.action_dim, 1))
             z2 = self.model.rollout_latents(z[:, None], a)
         if not (torch.isfinite(z).all() and torch.isfinite(z2).all()):
@@ -100,20 +103,23 @@ class Engine:
             "channels": list(cfg.channels),
             "action_names": list(cfg.action_names),
             "can_plan": self.can_plan,
+            "proprio": cfg.proprio,  # the requests carry robot states too
+            "state_dim": cfg.state_dim if cfg.proprio else 0,
         }
 
     # ------------------------------------------------------------------ batched calls
     def run(self, kind: str, key: Hashable, payloads: list[Any]) -> list[Any]:
         """One batched call of `kind` for several requests; one result per payload."""
         with torch.inference_mode():
-            if kind == "encode":
-                return self._split(self.model.encode(_cat(payloads)), payloads)
+            if kind == "encode":  # payloads (obs, states)
+                obs = [p[0] for p in payloads]
+                return self._split(self.encode(obs, [p[1] for p in payloads]), obs)
             if kind == "predict":
                 return self._predict(payloads)
-            if kind == "surprise":
-                obs = _cat([p[0] for p in payloads])
-                acts = _cat([p[1] for p in payloads])
-                return self._split(self.model.surprise(obs, acts), [p[0] for p in payloads])
+            if kind == "surprise":  # payloads (obs, actions, states)
+                obs, states = [p[0] for p in payloads], _states([p[2] for p in payloads])
+                out = self.model.surprise(_cat(obs), _cat([p[1] for p in payloads]), states)
+                return self._split(out, obs)
             if kind == "plan":
                 return self._plan(key, payloads)
         raise ValueError(f"unknown job kind {kind!r}")
@@ -125,11 +131,16 @@ class Engine:
             for part in out.split(sizes)
         ]
 
-    def _predict(self, payloads: list[tuple[np.ndarray, np.ndarray, bool]]) -> list[Any]:
-        ctx = _cat([p[0] for p in payloads])
+    def encode(self, obs: list[np.ndarray], states: list[np.ndarray | None]) -> torch.Tensor:
+        """Observations of several requests in one pass, each with its states (or all None)."""
+        return self.model.encode(_cat(obs), _states(states))
+
+    def _predict(self, payloads: list[tuple[Any, ...]]) -> list[Any]:
+        """payloads (context, actions, context is observations, states)."""
+        ctx = [p[0] for p in payloads]
         acts = _cat([p[1] for p in payloads])
-        z = self.model.encode(ctx) if payloads[0][2] else ctx
-        return self._split(self.model.rollout_latents(z, acts), [p[0] for p in payloads])
+        z = self.encode(ctx, [p[3] for p in payloads]) if payloads[0][2] else _cat(ctx)
+        return self._split(self.model.rollout_latents(z, acts), ctx)
 
     def planner(self, samples: int, elites: int, iterations: int) -> CEMPlanner:
         key = (samples, elites, iterations)
@@ -139,11 +150,11 @@ class Engine:
 
     def _plan(self, key: Hashable, jobs: list[PlanJob]) -> list[Any]:
         """Plan several requests with one batched CEM run; each keeps its own noise stream."""
-        samples, elites, iterations, horizon = key  # type: ignore[misc]
+        samples, elites, iterations, horizon = key[:4]  # type: ignore[index]
         t0 = time.perf_counter()
         p = len(jobs)
-        z = self.model.encode(torch.from_numpy(np.stack([j.obs for j in jobs])))
-        goals = self.model.encode(torch.from_numpy(np.stack([j.goal for j in jobs])))
+        z = self.encode([j.obs[None] for j in jobs], [_lead(j.state) for j in jobs])
+        goals = self.encode([j.goal[None] for j in jobs], [_lead(j.goal_state) for j in jobs])
         targets, sub = [], []
         for i, job in enumerate(jobs):
             g = goals[i]
@@ -176,4 +187,19 @@ class Engine:
 
 
 def _cat(arrays: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(arrays[0] if len(arrays) == 1 else np.concatenate(arrays))
+    one = len(arrays) == 1 and arrays[0].flags.writeable  # (a decoded PNG may be read-only)
+    return torch.from_numpy(arrays[0] if one else np.concatenate(arrays))
+
+
+def _states(states: list[np.ndarray | None]) -> torch.Tensor | None:
+    """The states of one batch concatenated in request order; None when no request has any."""
+    given = [s is not None for s in states]
+    if not any(given):
+        return None
+    if not all(given):  # the batching keys keep these apart
+        raise ValueError("a batch mixes requests with and without robot states")
+    return _cat(states)  # type: ignore[arg-type]
+
+
+def _lead(state: np.ndarray | None) -> np.ndarray | None:
+    return None if state is None else state[None]

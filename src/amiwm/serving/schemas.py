@@ -74,8 +74,12 @@ OptionalArray = Annotated[
 ]
 
 
+STATE_DOC = "robot states (raw units) of a model trained with --proprio true (only then)"
+
+
 class EncodeRequest(Body):
     observations: Array = Field(description=array("(B, *obs_shape) observations"))
+    states: OptionalArray = Field(None, description=array(f"(B, S) {STATE_DOC}"))
 
 
 class EncodeResponse(BaseModel):
@@ -86,6 +90,9 @@ class PredictRequest(Body):
     latents: OptionalArray = Field(None, description=array("(B, h, latent_dim) context latents"))
     observations: OptionalArray = Field(
         None, description=array("(B, h, *obs_shape) context observations, encoded first")
+    )
+    states: OptionalArray = Field(
+        None, description=array(f"(B, h, S) {STATE_DOC}, with the observations")
     )
     actions: Array = Field(
         description=array(
@@ -104,6 +111,7 @@ class SurpriseRequest(Body):
         description=array("(B, h + 1, *obs_shape) consecutive observations")
     )
     actions: Array = Field(description=array("(B, h, action_dim) the actions taken between them"))
+    states: OptionalArray = Field(None, description=array(f"(B, h + 1, S) {STATE_DOC}"))
 
 
 class SurpriseResponse(BaseModel):
@@ -123,6 +131,8 @@ class Budget(Body):
 class PlanRequest(Body):
     observation: Array = Field(description=array("current observation (*obs_shape)"))
     goal: Array = Field(description=array("goal observation (*obs_shape)"))
+    state: OptionalArray = Field(None, description=array(f"(S,) {STATE_DOC}: the current one"))
+    goal_state: OptionalArray = Field(None, description=array(f"(S,) {STATE_DOC}: the goal's"))
     budget: Budget = Field(default_factory=Budget, description="planner budget (server maxima)")
     seed: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)] = Field(
         0, description="noise seed: the same request gives the same plan"
@@ -145,7 +155,9 @@ class ErrorResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: Literal["ok"]
-    model: dict[str, Any] = Field(description="modality, shapes, action bounds")
+    model: dict[str, Any] = Field(
+        description="modality, shapes, action bounds, proprio and state_dim"
+    )
     graph_nodes: int = Field(description="latent subgoal graph size (0: no graph)")
     limits: dict[str, Any]
     plan_defaults: dict[str, int]

@@ -80,6 +80,28 @@ class Validator:
         self._sizes(what, match(arr, what, pattern))
         return np.ascontiguousarray(arr)
 
+    def states(
+        self, value: Any, what: str, lead: tuple[int, ...], names: tuple[str, ...]
+    ) -> np.ndarray | None:
+        """Robot states (*lead, S) of the observations for a proprio model, else None.
+
+        `names` spell the lead dimensions in the message when the states are missing."""
+        if not self.cfg.proprio:
+            if value is not None:
+                raise AmiError(
+                    f"{what}: this model was trained without robot state (--proprio); send no "
+                    f"{what}"
+                )
+            return None
+        s = self.cfg.state_dim
+        if value is None:
+            raise AmiError(
+                "this model takes the robot state too (trained with --proprio true): pass "
+                f"{what} {shape_text((*names, 'S')) if names else '(S,)'} with S={s} beside the "
+                "observations"
+            )
+        return self.floats(value, what, (*lead, s))
+
     def _sizes(self, what: str, sizes: dict[str, int]) -> None:
         lim = self.limits
         caps = {"B": lim.max_batch, "h": lim.max_steps, "h+1": lim.max_steps + 1}
@@ -89,15 +111,20 @@ class Validator:
                 raise AmiError(f"{what}: {name}={size} is outside 1..{caps[name]} (server limit)")
 
     # ------------------------------------------------------------------ endpoints
-    def encode(self, req: schemas.EncodeRequest) -> tuple[np.ndarray, int]:
+    def encode(self, req: schemas.EncodeRequest) -> tuple[tuple[Any, ...], bool, int]:
         obs = self.observations(req.observations, "observations", ("B",))
-        return obs, len(obs)
+        states = self.states(req.states, "states", obs.shape[:1], ("B",))
+        return (obs, states), states is not None, len(obs)
 
     def predict(self, req: schemas.PredictRequest) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         if (req.latents is None) == (req.observations is None):
             raise AmiError("give exactly one of latents or observations as the context")
+        states = None
         if req.observations is not None:
             ctx = self.observations(req.observations, "observations", ("B", "h"))
+            states = self.states(req.states, "states", ctx.shape[:2], ("B", "h"))
+        elif req.states is not None:
+            raise AmiError("states go with observations; latents already hold the state")
         else:
             ctx = self.floats(req.latents, "latents", ("B", "h", self.cfg.latent_dim))
         acts = self.floats(req.actions, "actions", ("B", "T", self.a))
@@ -111,7 +138,7 @@ class Validator:
                 f"need h - 1 + n steps with n in 1..{self.limits.max_steps}"
             )
         is_obs = req.observations is not None
-        return (ctx, acts, is_obs), (is_obs, h, acts.shape[1])
+        return (ctx, acts, is_obs, states), (is_obs, h, acts.shape[1], states is not None)
 
     def surprise(self, req: schemas.SurpriseRequest) -> tuple[tuple[Any, ...], int]:
         obs = self.observations(req.observations, "observations", ("B", "h+1"))
@@ -119,9 +146,10 @@ class Validator:
             raise AmiError("observations: surprise needs h + 1 >= 2 steps per sequence")
         h = obs.shape[1] - 1
         acts = self.floats(req.actions, "actions", (obs.shape[0], h, self.a))
-        return (obs, acts), h
+        states = self.states(req.states, "states", obs.shape[:2], ("B", "h+1"))
+        return (obs, acts, states), (h, states is not None)
 
-    def plan(self, req: schemas.PlanRequest) -> tuple[PlanJob, tuple[int, int, int, int]]:
+    def plan(self, req: schemas.PlanRequest) -> tuple[PlanJob, tuple[int, int, int, int, bool]]:
         if not self.engine.can_plan:
             raise AmiError("this model was trained without actions; it cannot plan")
         lim, b = (
@@ -147,5 +175,8 @@ class Validator:
             raise AmiError(f"budget.elites={b['elites']} exceeds budget.samples={b['samples']}")
         obs = self.observations(req.observation, "observation", ())
         goal = self.observations(req.goal, "goal", ())
-        job = PlanJob(obs, goal, req.seed, req.graph)
-        return job, (b["samples"], b["elites"], b["iterations"], b["horizon"])
+        state = self.states(req.state, "state", (), ())
+        goal_state = self.states(req.goal_state, "goal_state", (), ())
+        job = PlanJob(obs, goal, req.seed, req.graph, state, goal_state)
+        key = (b["samples"], b["elites"], b["iterations"], b["horizon"], state is not None)
+        return job, key

@@ -187,3 +187,37 @@ def test_memory_windows_follow_episodes_and_times():
     assert np.array_equal(zw[0], np.stack([z[3], z[1], z[1] + 100]))
     assert memory_windows(recs, 2)[0].shape == (n, 2, d)
     assert len(memory_windows(recs, 5)[0]) == 1  # only ep 0 times 0..3
+
+
+def test_a_proprio_model_remembers_and_rehearses_with_its_states(tmp_path):
+    """memorize and the rehearsal encode frames with their robot states (a proprio model's
+    latents depend on both): the stored latents equal model.encode(frames, states)."""
+    from amiwm.config import ModelConfig
+    from amiwm.data.store import EpisodeStore
+    from amiwm.memory.learn import encode_windows
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "s.h5"
+    with EpisodeWriter(
+        path, obs_shape=(16, 16, 3), obs_dtype=np.uint8, action_dim=2, state_dim=3
+    ) as w:
+        for _ in range(3):
+            w.add_episode(
+                rng.integers(0, 255, (6, 16, 16, 3), dtype=np.uint8),
+                rng.uniform(-1, 1, (6, 2)).astype(np.float32),
+                rng.normal(size=(6, 3)).astype(np.float32),
+            )
+    torch.manual_seed(0)
+    cfg = ModelConfig(obs_shape=[16, 16, 3], latent_dim=8, encoder_width=8, history=1,
+                      action_low=[-1.0, -1.0], action_high=[1.0, 1.0], proprio=True,
+                      state_dim=3)  # fmt: skip
+    model = WorldModel(cfg).eval()
+    assert memorize(model, path, tmp_path / "mem", fingerprint="x", capacity=100) == 15
+    with EpisodeStore(path) as s:
+        ep = s.episode(0)
+    want = model.encode(ep["observations"], ep["states"]).detach().numpy()
+    with MemoryStore(tmp_path / "mem", readonly=True) as mem:
+        rec = mem.records(np.arange(5))
+    np.testing.assert_allclose(rec.latent, want[:5], atol=1e-5)
+    z, _ = encode_windows(model, path, 6, 1, [0], seed=0)
+    np.testing.assert_allclose(z[0], want, atol=1e-5)

@@ -163,7 +163,10 @@ def encode_windows(
     model: WorldModel, path: Path, length: int, count: int, episodes: list[int], seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """`count` random windows of an episode store as (latents, actions), frozen encoder."""
-    data = WindowDataset(path, length, episodes=episodes, context=model.config.rows_per_obs)
+    proprio = model.config.proprio
+    data = WindowDataset(
+        path, length, episodes=episodes, context=model.config.rows_per_obs, with_states=proprio
+    )
     if len(data) == 0:
         raise AmiError(f"{path}: no episode has {length} steps to replay")
     g = torch.Generator().manual_seed(seed)
@@ -171,7 +174,8 @@ def encode_windows(
     zs, acts = [], []
     for i in range(0, len(idx), 64):
         batch = data.get_batch(sorted(idx[i : i + 64]))
-        zs.append(model.encode(batch["obs"]).float().numpy())
+        z = model.encode(batch["obs"], batch["states"] if proprio else None)
+        zs.append(z.float().numpy())
         a = batch.get("actions")
         acts.append(np.zeros((len(zs[-1]), length - 1, 1), np.float32) if a is None else a.numpy())
     return np.concatenate(zs), np.concatenate(acts).astype(np.float32)
@@ -422,7 +426,13 @@ def memorize(
                 obs = ep["observations"]
                 if cfg.rows_per_obs > 1:
                     obs = context_windows(obs, cfg.rows_per_obs)
-                z = torch.cat([model.encode(obs[i : i + 256]) for i in range(0, len(obs), 256)])
+                st = ep["states"] if cfg.proprio else None
+                z = torch.cat(
+                    [
+                        model.encode(obs[i : i + 256], None if st is None else st[i : i + 256])
+                        for i in range(0, len(obs), 256)
+                    ]
+                )
                 z = z.float().numpy()
                 n = len(z) - 1
                 if n < 1:

@@ -4,6 +4,7 @@ LeRobot v2.1 dataset (examples/record_pusht.py, h264 mp4s), train the default mo
 for the agent's and the block's position (R^2; targets 0.9 and 0.8).
 
     python benchmarks/robot_evidence.py --episodes 120 --steps 100 --minutes 12
+        [--train-flags "--latent-dim 256"] [--name default] [--skip-brief]
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=12.0)
     p.add_argument("--brief-steps", type=int, default=20, help="steps of the brief's command")
     p.add_argument("--out", type=Path, default=Path("runs/evidence-pusht"))
+    p.add_argument("--train-flags", default="", help="extra flags of the default model's train")
+    p.add_argument("--name", default="default", help="the default model's folder in --out")
+    p.add_argument("--skip-brief", action="store_true", help="do not run the brief's command")
     args = p.parse_args()
     torch.set_num_threads(2)
     corpus, cli = args.out / "pusht-lerobot", [sys.executable, "-m", "amiwm.cli"]
@@ -52,15 +56,18 @@ def main() -> None:
             str(args.episodes), "--steps", str(args.steps), "--state", "full",
             "--out", str(corpus))  # fmt: skip
     print("the default model, at most", args.minutes, "minutes")
-    model_dir = args.out / "default"
+    model_dir = args.out / args.name
     run(*cli, "train", "--dataset", str(corpus), "--steps", "100000", "--max-minutes",
-        str(args.minutes), "--out", str(model_dir), "--quiet", "--device", "cpu")  # fmt: skip
-    print(f"the brief's command, flag for flag, {args.brief_steps} steps")
-    brief = run(*cli, "train", "--dataset", str(corpus), "--architecture", "jepa-world-model",
-                "--latent-dim", "8192", "--objective", "latent-state-prediction",
-                "--action-conditioning", "true", "--precision", "bf16",
-                "--steps", str(args.brief_steps), "--out", str(args.out / "brief"), "--quiet",
-                "--device", "cpu")  # fmt: skip
+        str(args.minutes), "--out", str(model_dir), "--quiet", "--device", "cpu",
+        *args.train_flags.split())  # fmt: skip
+    brief = "skipped"
+    if not args.skip_brief:
+        print(f"the brief's command, flag for flag, {args.brief_steps} steps")
+        brief = run(*cli, "train", "--dataset", str(corpus), "--architecture", "jepa-world-model",
+                    "--latent-dim", "8192", "--objective", "latent-state-prediction",
+                    "--action-conditioning", "true", "--precision", "bf16",
+                    "--steps", str(args.brief_steps), "--out", str(args.out / "brief"),
+                    "--quiet", "--device", "cpu")  # fmt: skip
     rundir = RunDir(model_dir)
     fit, held = rundir.split
     model = WorldModel.from_pretrained(model_dir)
@@ -75,8 +82,9 @@ def main() -> None:
             -1
         ],
         "brief_command": brief.strip().splitlines()[-1],
+        "train_flags": args.train_flags,
     }
-    (args.out / "evidence.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"evidence-{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "train"}, indent=2))
     print(f"trained {result['train']['step']} steps; targets: agent R^2 >= 0.9, block >= 0.8")
 

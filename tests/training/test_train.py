@@ -252,3 +252,19 @@ def test_bad_device_is_refused_before_anything_is_written(store, tmp_path, devic
 def test_auto_device_trains_here(store, tmp_path):
     r = train(tiny(store, steps=2), tmp_path / "run", progress=False, device="auto")
     assert r.step == 2
+
+
+def test_a_run_cut_by_the_clock_ends_annealed(store, tmp_path):
+    """With a time budget far shorter than its steps, the cosine schedule follows the clock:
+    the learning rate falls from the peak to about 10% of it by the time the run stops."""
+    from amiwm.training.loop import lr_at
+
+    assert lr_at(500, 1000, 1.0, 10) > 0.5 and lr_at(500, 1000, 1.0, 10, spent=1.0) == 0.1
+    assert lr_at(5, 1000, 1.0, 10, spent=1.0) == 0.6  # warm-up is by steps
+    cfg = tiny(store, steps=100_000, checkpoint_every=100_000, log_every=1, warmup_steps=1)
+    result = train(cfg, tmp_path / "cut", progress=False, max_seconds=6.0)
+    rows = [json.loads(r) for r in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert 3 <= result.step < 100_000
+    lrs = [r["lr"] for r in rows]
+    assert lrs[1] > 0.8 * cfg.train.lr and lrs[-1] < 0.2 * cfg.train.lr, lrs
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:], strict=False))

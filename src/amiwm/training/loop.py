@@ -21,11 +21,13 @@ StepLoss = Callable[[Batch, torch.Generator], dict[str, torch.Tensor]]
 """A batch and its step's generator -> loss terms; "loss" is the one minimised."""
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak."""
+def lr_at(step: int, total: int, peak: float, warmup: int, spent: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak, by the share of the steps done or
+    `spent`, the share of a time budget used, whichever is further (a run cut by the clock
+    still ends annealed)."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    frac = (step - warmup) / max(1, total - warmup)
+    frac = max((step - warmup) / max(1, total - warmup), spent)
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
@@ -82,21 +84,24 @@ def run_loop(
     bar, task = progress_bar(progress, description, loop.total, start)
     t0 = time.perf_counter()
     frames, loss, step = 0, float("nan"), start
+    spent = 0.0  # the lead's share of max_seconds used, shared so every rank sets the same lr
     try:
         bar.start()
         while step < loop.total:
             ts = time.perf_counter()
             g, batch = reader.next(step)
-            lr = lr_at(step, loop.total, loop.lr, loop.warmup)
+            lr = lr_at(step, loop.total, loop.lr, loop.warmup, spent)
             for group in loop.optimizer.param_groups:
                 group["lr"] = lr
             terms = loop.step_loss(batch, g)
-            out_of_time = bool(lead and max_seconds and time.perf_counter() - t0 > max_seconds)
-            # one reduction per step: the logged terms (averaged) and the lead's decision to stop
+            used = (time.perf_counter() - t0) / max_seconds if lead and max_seconds else 0.0
+            # one reduction per step: the logged terms (averaged), the lead's decision to stop
+            # and its share of the time budget used
             shared = torch.stack([terms[k].detach().float() for k in loop.terms])
-            flag = torch.tensor([float(out_of_time) * world], device=shared.device)
+            flag = torch.tensor([float(used > 1.0) * world, used * world], device=shared.device)
             shared = average(torch.cat([shared, flag])).tolist()
-            values = dict(zip(loop.terms, shared[:-1], strict=True))
+            spent = shared[-1]
+            values = dict(zip(loop.terms, shared[:-2], strict=True))
             if not math.isfinite(values["loss"]):
                 raise AmiError(
                     f"loss became {values['loss']} at step {step + 1}; stopped without saving "
@@ -114,7 +119,7 @@ def run_loop(
             fps = n / (time.perf_counter() - ts)
             loss = values["loss"]
             bar.update(task, completed=step, loss=loss, fps=fps)
-            last = step == loop.total or shared[-1] > 0
+            last = step == loop.total or shared[-2] > 0
             row = {"step": step, "lr": lr, "frames_per_s": fps, **values}
             if loop.on_interval is not None and (
                 last or (loop.interval and step % loop.interval == 0)

@@ -110,6 +110,23 @@ def test_page_fetches_nothing_and_refreshes_only_while_running(tmp_path) -> None
     assert sorted(os.listdir(tmp_path)) == ["run.html"]  # no temp file left over
 
 
+def test_a_started_page_is_rewritten_while_rows_come_in(tmp_path) -> None:
+    p = MonitorPage(tmp_path / "live.html", CHANNELS, 2.0, refresh_s=0.1)
+    p.start()
+    assert embedded(p.path)["rows"] == 0 and embedded(p.path)["status"] == "running"
+    for r in rows("u1", 30, [(10, 20)]):
+        p.add(r)
+    deadline = time.monotonic() + 5
+    while embedded(p.path)["rows"] < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    d = embedded(p.path)  # no write called: the page's thread did it
+    assert d["status"] == "running" and d["rows"] == 30 and len(d["groups"][0]["alarms"]) == 1
+    p.finish()
+    assert not p.thread.is_alive() and embedded(p.path)["status"] == "finished"
+    time.sleep(0.3)
+    assert embedded(p.path)["status"] == "finished"
+
+
 def test_page_paths_are_checked(tmp_path) -> None:
     with pytest.raises(AmiError, match="does not exist"):
         check_page_path(tmp_path / "nope" / "run.html")

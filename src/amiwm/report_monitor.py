@@ -2,7 +2,8 @@
 traces (standardised), the anomaly score against the threshold, the alarms and their suspect
 variables. All data is inlined as JSON and drawn by inline JavaScript on <canvas>; the page
 fetches nothing (its Content-Security-Policy forbids it) and opens from disk. While the run
-goes on the page is rewritten every `refresh_s` seconds and reloads itself at that pace
+goes on the page is rewritten every `refresh_s` seconds (by a background thread, so an idle
+stream's page is current too) and reloads itself at that pace
 (keeping the selected group and channels in the URL's #fragment); a finished or stopped page
 does not reload."""
 
@@ -13,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -104,10 +106,11 @@ def _nums(a: np.ndarray, digits: int = 4) -> list[float | None]:
 
 
 class MonitorPage:
-    """Collects scored rows and writes the page (atomically: temp file + rename). Call `add`
-    per row, `tick` as often as you like (rewrites at most every `refresh_s` seconds), and
-    `finish` at the end. Sensors are standardised with `mean`/`std` (the model's training
-    statistics) when given, else over each group's own rows."""
+    """Collects scored rows and writes the page (atomically: temp file + rename). `start`
+    writes a running page and rewrites it every `refresh_s` seconds while rows come in; `add`
+    every row; `finish` writes the final page (and stops the rewrites). Sensors are
+    standardised with `mean`/`std` (the model's training statistics) when given, else over
+    each group's own rows."""
 
     def __init__(
         self,
@@ -136,7 +139,10 @@ class MonitorPage:
         self.max_points = max_points
         self.groups: dict[Any, _Group] = {}
         self.rows = self.bad = 0
-        self.last = time.monotonic()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.dirty = False
 
     @classmethod
     def for_watch(cls, path: Path, watch: Watch, **kw: Any) -> MonitorPage:
@@ -148,26 +154,36 @@ class MonitorPage:
         )  # fmt: skip
 
     def add(self, r: Scored) -> None:
-        self.rows += 1
-        if r.bad is not None or r.sensors is None:
-            self.bad += 1
-            return
-        g = self.groups.get(r.group)
-        if g is None:
-            g = self.groups[r.group] = _Group(str(r.group), len(self.channels))
         names = r.top or ([r.suspect] if r.suspect else [])
         top = [self.index[c] for c in names if c in self.index]
-        g.add(float(r.time), float(r.score), r.sensors, bool(r.alarm), top)
+        with self.lock:
+            self.rows += 1
+            self.dirty = True
+            if r.bad is not None or r.sensors is None:
+                self.bad += 1
+                return
+            g = self.groups.get(r.group)
+            if g is None:
+                g = self.groups[r.group] = _Group(str(r.group), len(self.channels))
+            g.add(float(r.time), float(r.score), r.sensors, bool(r.alarm), top)
 
-    def tick(self) -> bool:
-        """Rewrite the (running) page if `refresh_s` passed since the last write."""
-        if time.monotonic() - self.last < self.refresh_s:
-            return False
+    def start(self) -> None:
+        """Write the running page now, then again every `refresh_s` seconds with new rows."""
         self.write("running")
-        return True
+
+        def loop() -> None:
+            while not self.stop.wait(self.refresh_s):
+                if self.dirty:
+                    self.write("running")
+
+        self.thread = threading.Thread(target=loop, name="monitor-page", daemon=True)
+        self.thread.start()
 
     def finish(self, stopped: bool = False) -> Path:
         """The final page: no reload; says finished (or stopped, for an interrupted run)."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
         return self.write("stopped" if stopped else "finished")
 
     def data(self, status: str) -> dict[str, Any]:
@@ -214,7 +230,9 @@ class MonitorPage:
         }
 
     def render(self, status: str) -> str:
-        data = json.dumps(self.data(status), allow_nan=False, separators=(",", ":"))
+        with self.lock:
+            snapshot, self.dirty = self.data(status), False
+        data = json.dumps(snapshot, allow_nan=False, separators=(",", ":"))
         page = PAGE.replace("%TITLE%", html.escape(self.title))
         page = page.replace("%STYLE%", STYLE).replace("%SCRIPT%", SCRIPT)
         return page.replace("%DATA%", data.replace("</", "<\\/"))
@@ -231,7 +249,6 @@ class MonitorPage:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self.last = time.monotonic()
         return self.path
 
 

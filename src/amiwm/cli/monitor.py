@@ -54,6 +54,7 @@ def cmd_monitor(args: argparse.Namespace) -> None:
         page = MonitorPage.for_watch(
             args.html, watch, title=title, refresh_s=args.html_refresh, overwrite=args.overwrite
         )
+        page.start()
 
     def num(v: float) -> str:
         return "" if math.isnan(v) else f"{v:.6g}"
@@ -90,11 +91,10 @@ def cmd_monitor(args: argparse.Namespace) -> None:
                 )
             if page is not None:
                 page.add(r)
-                page.tick()
             if watch.live:
                 out.flush()
     except BaseException:
-        if page is not None and page.rows:
+        if page is not None:
             page.finish(stopped=True)
         raise
     finally:

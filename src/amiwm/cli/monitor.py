@@ -23,11 +23,16 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     from amiwm.data.formats.tep import describe
     from amiwm.monitoring.watch import Watch
     from amiwm.report import plot_monitor
+    from amiwm.report_monitor import MonitorPage, check_page_path
 
     for path in (args.out, args.plot):
         _new_file(path, args.overwrite)
+    if args.html is not None:
+        check_page_path(args.html, args.overwrite)
     if args.threads < 1:
         raise AmiError(f"--threads must be >= 1, got {args.threads}")
+    if args.html_refresh <= 0:
+        raise AmiError(f"--html-refresh must be > 0 seconds, got {args.html_refresh}")
     torch.set_num_threads(args.threads)
     watch = Watch(
         args.checkpoint,
@@ -43,6 +48,13 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     rate = args.false_alarm_rate
     say(f"threshold {watch.threshold:.4g} (false-alarm rate {rate:g}, {watch.basis})")
+    page = None
+    if args.html is not None:
+        title = f"amiwm monitor: {args.data} ({args.checkpoint})"
+        page = MonitorPage.for_watch(
+            args.html, watch, title=title, refresh_s=args.html_refresh, overwrite=args.overwrite
+        )
+        page.start()
 
     def num(v: float) -> str:
         return "" if math.isnan(v) else f"{v:.6g}"
@@ -59,6 +71,8 @@ def cmd_monitor(args: argparse.Namespace) -> None:
                 counts["bad"] += 1
                 print(f"warning: skipped {r.bad.message}", file=sys.stderr)
                 out.write(f",,,,,,,,{r.status}\n")
+                if page is not None:
+                    page.add(r)
                 continue
             counts["alarm"] += r.alarm
             if r.alarm and r.group not in alarmed:
@@ -75,11 +89,19 @@ def cmd_monitor(args: argparse.Namespace) -> None:
                 keep.setdefault(r.group, []).append(
                     (r.time, r.sensors, r.surprise, r.score, r.alarm)
                 )
+            if page is not None:
+                page.add(r)
             if watch.live:
                 out.flush()
+    except BaseException:
+        if page is not None:
+            page.finish(stopped=True)
+        raise
     finally:
         if out is not sys.stdout:
             out.close()
+    if page is not None:
+        page.finish()
     if args.plot is not None and keep:
         group = _plot_group(args.plot_group, keep, alarmed)
         plot_monitor(
@@ -126,6 +148,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", type=Path, help="CSV: group,time,surprise,residual,score,alarm,...")
     m.add_argument("--plot", type=Path, help="PNG: sensors, surprise and alarms over time")
     m.add_argument("--plot-group", help="group to plot (default: first in alarm)")
+    m.add_argument(
+        "--html", type=Path, help="self-contained HTML page per run: traces, score, alarms"
+    )
+    m.add_argument(
+        "--html-refresh", type=float, default=5.0, help="seconds between page rewrites (running)"
+    )
     m.add_argument("--false-alarm-rate", type=float, default=0.01, help="on normal data")
     m.add_argument("--threshold", type=float, help="alarm threshold instead of the calibrated one")
     m.add_argument("--calibrate", help="normal-operation data to calibrate the threshold on")
@@ -134,7 +162,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: steady next to other work)"
     )
-    m.add_argument("--overwrite", action="store_true", help="replace existing --out/--plot")
+    m.add_argument("--overwrite", action="store_true", help="replace existing --out/--plot/--html")
     m.add_argument("--quiet", action="store_true")
     column_flags(m)
     m.set_defaults(func=cmd_monitor)

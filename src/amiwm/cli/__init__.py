@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import Callable
 
 from amiwm.errors import AmiError, ReportedError
@@ -98,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("error: interrupted (a training run continues with --resume)", file=sys.stderr)
+        if any(t.daemon and t.is_alive() for t in threading.enumerate()):
+            # a daemon thread blocked reading a live stream (stdin) would abort the
+            # interpreter's shutdown with a fatal error: leave now, everything is written
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     return status or 0
 

@@ -56,7 +56,9 @@ class RowStream:
 
     def close(self) -> None:
         """Stop reading and release the file."""
-        self._rows.close()  # type: ignore[attr-defined]
+        # a live pump thread may be inside the generator: it then ends with the process
+        with contextlib.suppress(ValueError):
+            self._rows.close()  # type: ignore[attr-defined]
         self._stack.close()
 
     def __enter__(self) -> RowStream:

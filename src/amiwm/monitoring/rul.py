@@ -1,13 +1,14 @@
 """Remaining useful life from frozen latents: a two-stage probe, RMSE and the PHM08 score.
 
-Stage 1 is a ridge map from each row's history features (its latent; the mean latent of the
-unit's last 10, last 30 and all rows so far; the elapsed cycle count) to the capped RUL.
-Stage 2 reads the trajectory of the stage-1 score (the score, its trailing means and slopes,
-the cycle count) through random Fourier features and a ridge: it can bend the straight line
-into the knee of the capped target. Its ridge strength, its kernel width and whether it is used
-at all are chosen by cross-validation over training units, scored as the C-MAPSS test protocol
-scores (a random cut per unit: every row from the 30th to the one before last, each unit
-weighing the same). The encoder stays frozen and never sees a label.
+Stage 1 is a ridge map from each row's history features to the capped RUL; the feature set is
+one of FEATURE_SETS (the latent and the mean latent of the unit's last 30 rows; or those plus
+the means over the last 10 and all rows so far and the elapsed cycle count). Stage 2 reads the
+trajectory of the stage-1 score (the score, its trailing means and slopes, the cycle count)
+through random Fourier features and a ridge: it can bend the straight line into the knee of
+the capped target. The feature set, the ridge strengths, the kernel width and whether stage 2
+is used at all are chosen by cross-validation over training units, scored as the C-MAPSS
+test protocol scores (a random cut per unit: every row from the 30th to the one before last,
+each unit weighing the same). The encoder stays frozen and never sees a label.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ GAMMAS = (1.0, 2.0, 4.0)  # stage-2 kernel widths (on standardised trajectory fe
 N_FOURIER = 300
 FOLDS = 5
 MIN_CYCLES = 30  # the protocol keeps at least 30 rows of a cut unit
+FEATURE_SETS = {  # stage-1 candidates; the cross-validation picks one
+    "latent+mean30": ("latent", "mean30"),
+    "history": ("latent", "mean10", "mean30", "mean_all", "cycle"),
+}
 
 
 def model_columns(model: WorldModel, table: Any) -> np.ndarray:
@@ -72,6 +77,17 @@ def trailing_slope(z: np.ndarray, window: int | None) -> np.ndarray:
     den = m * sxx - sx**2
     den = np.where(den > 0, den, np.inf)
     return (m[:, None] * (ciz[hi] - ciz[lo]) - sx[:, None] * (cz[hi] - cz[lo])) / den[:, None]
+
+
+def feature_columns(name: str, latent_dim: int) -> np.ndarray:
+    """Columns of history_features() in the feature set `name` (see FEATURE_SETS)."""
+    blocks = {"latent": 0, "mean10": 1, "mean30": 2, "mean_all": 3}
+    cols = [
+        np.arange(latent_dim) + blocks[b] * latent_dim for b in FEATURE_SETS[name] if b in blocks
+    ]
+    if "cycle" in FEATURE_SETS[name]:
+        cols.append(np.array([4 * latent_dim]))
+    return np.concatenate(cols)
 
 
 def history_features(z: np.ndarray, cycles: np.ndarray) -> np.ndarray:
@@ -139,6 +155,8 @@ class RulProbe:
 
     stage1: _Ridge
     cap: float
+    columns: np.ndarray  # the chosen feature set's columns of history_features()
+    features: str  # its name in FEATURE_SETS
     stage2: _Ridge | None = None
     fourier: _Fourier | None = None
     cv_rmse: dict[str, float] | None = None
@@ -167,12 +185,23 @@ class RulProbe:
                 pred[~tr] = make(inputs[tr], y[tr]).predict(inputs[~tr])
             return pred
 
-        scores = {a: out_of_fold(lambda a_, b_, a=a: _Ridge.fit(a_, b_, a), x) for a in ALPHAS}
-        alpha = min(ALPHAS, key=lambda a: cv_err(scores[a]))
-        errs = {"stage1": cv_err(scores[alpha])}
+        latent_dim = (x.shape[1] - 1) // 4
+        scores, errs = {}, {}
+        for name in FEATURE_SETS:
+            cols = feature_columns(name, latent_dim)
+            for a in ALPHAS:
+                fit = lambda a_, b_, a=a: _Ridge.fit(a_, b_, a)  # noqa: E731
+                scores[name, a] = out_of_fold(fit, x[:, cols])
+                errs[f"stage1 {name} alpha={a:g}"] = cv_err(scores[name, a])
+        chosen, alpha = min(scores, key=lambda key: cv_err(scores[key]))
+        cols = feature_columns(chosen, latent_dim)
+        errs["stage1"] = cv_err(scores[chosen, alpha])
         # stage 2 on the out-of-fold stage-1 scores (what it will see on new units)
         traj = np.concatenate(
-            [_trajectory(scores[alpha][unit == i], cyc[unit == i]) for i in range(len(feats))]
+            [
+                _trajectory(scores[chosen, alpha][unit == i], cyc[unit == i])
+                for i in range(len(feats))
+            ]
         )
         best = None
         for gamma in GAMMAS:
@@ -183,7 +212,7 @@ class RulProbe:
                 errs[f"stage2 gamma={gamma:g} alpha={a2:g}"] = e
                 if best is None or e < best[0]:
                     best = (e, fourier, a2)
-        probe = cls(_Ridge.fit(x, y, alpha), cap, cv_rmse=errs)
+        probe = cls(_Ridge.fit(x[:, cols], y, alpha), cap, cols, chosen, cv_rmse=errs)
         if best[0] < errs["stage1"]:
             probe.fourier = best[1]
             probe.stage2 = _Ridge.fit(probe.fourier(traj), y, best[2])
@@ -197,7 +226,7 @@ class RulProbe:
         """Per-unit predictions of every row (each unit's rows in time order)."""
         out = []
         for f, c in zip(feats, cycles, strict=True):
-            s = self.stage1.predict(f)
+            s = self.stage1.predict(f[:, self.columns])
             if self.stage2 is not None:
                 s = self.stage2.predict(self.fourier(_trajectory(s, np.asarray(c, np.float64))))
             out.append(np.clip(s, 0.0, self.cap))
@@ -270,6 +299,7 @@ def evaluate_rul(
         "units": [str(g) for g in test.groups()],
         "train_rmse": float(np.sqrt(np.mean((fitted - np.concatenate(y)) ** 2))),
         "alpha": probe.alpha,
+        "features": probe.features,
         "stage2": probe.stage2 is not None,
         "cv_rmse": probe.cv_rmse,
         "cap": cap,

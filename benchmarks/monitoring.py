@@ -3,8 +3,8 @@
     python benchmarks/monitoring.py --cmapss ../shared/data/cmapss/train_FD001.txt
 
 1. RUL: FD001's 100 training units in 5 folds; per fold a world model trains on 80 units and
-   a ridge probe on its frozen latents predicts the RUL of the other 20, cut at random cycles
-   (the C-MAPSS test protocol): RMSE and PHM08 score over all 100 held-out units.
+   the probe of monitoring/rul.py on its frozen latents predicts the RUL of the other 20, cut
+   at random cycles (the C-MAPSS test protocol): RMSE and PHM08 score over all 100 held-out units.
 2. Alarms on engines: every held-out unit once healthy and once per sensor fault (bias, stuck,
    drift; random channel, start at 30-70% of life). Alarms on the plant: a model trained on
    healthy `amiwm/Plant-v0` runs, then 20 runs per fault kind with healthy twins (same seed and

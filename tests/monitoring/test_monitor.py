@@ -199,3 +199,28 @@ def test_a_stuck_sensor_raises_the_alarm_and_is_named(fleet, tmp_path):
     assert alarm[:40].mean() <= 0.1
     assert alarm[52:].mean() >= 0.8  # once the window (10 rows) holds only stuck readings
     assert {f[6] for f in lines[52:] if f[5] == "1"} == {"s3"}
+
+
+def test_a_slow_sensor_drift_raises_the_alarm_and_names_the_channel(fleet, tmp_path):
+    import dataclasses
+
+    from amiwm.monitoring.monitor import split_runs, table_runs
+
+    model = fleet["model"]
+    cols = model.config.channels
+    train = read_sensors(f"cmapss:{fleet['dir'] / 'train.txt'}", sensor_cols=cols)
+    write_fleet(tmp_path / "new.txt", range(1, 4), seed=7)
+    new = read_sensors(f"cmapss:{tmp_path / 'new.txt'}", sensor_cols=cols)
+    mon = Monitor(model)
+    thr = mon.calibrate(*split_runs(table_runs(train)), 0.01)
+    assert mon.readout.drift_scale is not None
+    without = dataclasses.replace(mon.readout, drift_scale=None)  # the score before drift.py
+    std = np.asarray(model.config.obs_std)
+    for x, a in table_runs(new):
+        y = x.copy()
+        y[40:, 3] += 0.03 * std[3] * np.arange(1, len(x) - 39)  # 0.03 std per row from row 40
+        got = Monitor(model, threshold=thr, readout=mon.readout).process([0] * len(y), y, a)
+        old = Monitor(model, threshold=thr, readout=without).process([0] * len(y), y, a)
+        assert got.alarm[:40].mean() <= 0.1
+        assert got.alarm[80:].mean() >= 0.9 and old.alarm[80:].mean() <= 0.5
+        assert (got.suspect[80:][got.alarm[80:]] == 3).all()

@@ -19,6 +19,7 @@ from scipy.signal import lfilter
 from amiwm.data.formats import BadRow
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
+from amiwm.monitoring.drift import DriftState, drift_reference, drift_statistic
 from amiwm.monitoring.dynamic import DynamicReadout, features, fit_dynamic
 from amiwm.rundir import RunDir
 
@@ -35,6 +36,7 @@ class _Tail:
     seen: int = 0  # rows so far
     score: float = float("nan")  # smoothed surprise after the last row
     contrib: np.ndarray | None = None  # smoothed per-channel contributions after the last row
+    drift: DriftState = field(default_factory=DriftState)  # per-channel residual drift
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Readout:
     spread: np.ndarray | None = None  # (channels,) healthy median window std
     flat_ref: float = 1.0
     dynamic: DynamicReadout | None = None  # action-conditioned read-out (Monitor.dynamic)
+    drift_scale: np.ndarray | None = None  # (channels,) healthy std of the drift EWMA
+    drift_gain: float = 1.0  # drift statistic -> score units (healthy 99th percentiles match)
 
 
 @dataclass
@@ -88,6 +92,9 @@ class Monitor:
     controller outputs, as in TEP), so row t is predicted with the actions of rows up to t.
     `dynamic`: calibrating also fits the action-conditioned read-out (monitoring/dynamic.py),
     and the score is then its distance (plus the flat-line term) instead of surprise + residual.
+    Without it the score is the larger of that smoothed sum and the drift statistic
+    (monitoring/drift.py: a long EWMA of each channel's read-out residual against the group's
+    own first rows), scaled so both have the same healthy 99th percentile.
     """
 
     model: WorldModel
@@ -142,9 +149,18 @@ class Monitor:
         suspect = np.full(n, -1, np.int64)
         score = np.full(n, np.nan, np.float32)
         contrib = np.full((n, self.channels), np.nan, np.float32)
+        drift = np.full(n, np.nan, np.float32)
+        drift_arg = np.full(n, -1, np.int64)
         if self.readout is not None:
             order = np.concatenate([idx for _, idx, _ in parts])
             r = self._residuals(x[order], z_all)
+            if self.readout.drift_scale is not None:
+                offset = 0
+                for _, idx, tail in parts:
+                    d, j = drift_statistic(tail.drift, r[offset : offset + len(idx)],
+                                           self.readout.drift_scale)  # fmt: skip
+                    drift[idx], drift_arg[idx] = d * self.readout.drift_gain, j
+                    offset += len(idx)
             residual[order] = (r**2).mean(1)
             suspect[order] = np.abs(r).argmax(1)
             contrib[order] = r**2
@@ -208,6 +224,9 @@ class Monitor:
             top[idx] = self._top(tail, contrib[idx])
         if dyn is not None:
             suspect = top[:, 0].copy()
+        over = drift > np.nan_to_num(score, nan=-np.inf)  # False where drift is NaN
+        score = np.where(over, drift, score)
+        suspect = np.where(over, drift_arg, suspect)
         alarm = np.nan_to_num(score, nan=-np.inf) > self.threshold
         return MonitorResult(surprise, residual, score, alarm, suspect, top)
 
@@ -293,12 +312,28 @@ class Monitor:
             wins = np.concatenate([w for w in wins if len(w)])
             readout.spread = np.median(wins.std(1), 0).astype(np.float32) + 1e-12
             readout.flat_ref = max(float(flatness(wins, readout.spread).max(1).mean()), 1e-3)
+        if not self.dynamic:  # per-run residuals, in the read-out's scaled units
+            per_run = np.split(r / scale, np.cumsum([len(x) for x in xs])[:-1])
+            readout.drift_scale, readout.drift_gain = drift_reference(
+                per_run, self._healthy_scores(runs, readout)
+            )
         if collected:
             feats = np.concatenate([f for f, _ in collected])
             readout.dynamic = fit_dynamic(
                 feats, np.concatenate([t for _, t in collected]), min(2, self.history)
             )
         return readout
+
+    def _healthy_scores(self, runs: Sequence[Run], readout: Readout) -> list[np.ndarray]:
+        """Smoothed scores (without the drift term) of `runs` under `readout`."""
+        saved, self.readout = self.readout, readout
+        try:
+            return [
+                self.process([("ref", i)] * len(x), x, a).score for i, (x, a) in enumerate(runs)
+            ]
+        finally:
+            self.reset()
+            self.readout = saved
 
     def _tail(self, group: Hashable, first_row: np.ndarray) -> _Tail:
         tail = self.tails.get(group)

@@ -33,7 +33,7 @@ LEWM_SIDE = ROOT / "benchmarks" / "swm" / "lewm_side.py"
 SETTINGS = (
     "data", "minutes", "episodes", "threads", "batch", "throughput_seconds", "plan_samples",
     "plan_iterations", "plan_elites", "plan_repeats", "eval_samples", "eval_iterations",
-    "eval_elites", "eval_seed", "seed", "task", "demo", "pairs", "protocol_seed",
+    "eval_elites", "eval_seed", "seed", "task", "demo", "pairs", "protocol_seed", "demo_seed",
 )  # fmt: skip
 """Arguments that change what is measured: a resumed run must keep them."""
 
@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--demo", type=Path, help="reacher/pusht: the demo's --out (runs/TASK-demo)")
     p.add_argument("--pairs", type=int, default=50, help="reacher/pusht: protocol pairs")
+    p.add_argument("--demo-seed", type=int, default=0, help="reacher/pusht: the demo's --seed")
     p.add_argument("--protocol-seed", type=int, default=42, help="reacher/pusht: demo seed + 42")
     p.add_argument(
         "--eval-minutes", type=float, help="reacher/pusht: cut LeWM's evaluation after this"

@@ -30,22 +30,41 @@ def demo_paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
     return demo, demo / "model", data
 
 
-def check_demo(args: argparse.Namespace) -> tuple[dict[str, Any], list[int]]:
-    """The demo's summary and its held-out episodes; exits when its protocol differs."""
+def demo_split(args: argparse.Namespace) -> tuple[list[int], str]:
+    """The held-out episodes: the demo model's validation split when the model is there, else
+    the split its training will draw (split_episodes(n, 0.1, demo seed): amiwm's defaults)."""
+    from amiwm.config import RunConfig
+    from amiwm.data.store import EpisodeStore
+    from amiwm.data.windows import split_episodes
     from amiwm.rundir import RunDir
 
     demo, model_dir, data = demo_paths(args)
+    if (model_dir / "config.json").exists():
+        run = RunDir(model_dir)
+        trained_on = run.training_data
+        if trained_on is None or trained_on.resolve() != data.resolve():
+            sys.exit(f"error: {model_dir} was trained on {run.data_path}, not {data}")
+        return [int(e) for e in run.split[1]], f"{model_dir} (RunDir.split[1])"
+    if not data.is_file():
+        sys.exit(f"error: store {data} not found; pass --data or --demo")
+    with EpisodeStore(data) as store:
+        n = store.num_episodes
+    frac = RunConfig().train.val_fraction
+    _, held = split_episodes(n, frac, args.demo_seed)
+    return [int(e) for e in held], f"split_episodes({n}, {frac}, {args.demo_seed})"
+
+
+def check_demo(args: argparse.Namespace, held_out: list[int]) -> dict[str, Any] | None:
+    """The demo's summary (None while it is not written); exits when its protocol or split
+    differ from this run's."""
+    demo, model_dir, data = demo_paths(args)
     path = demo / "summary.json"
     if not path.is_file() or not (model_dir / "checkpoint").exists():
-        sys.exit(f"error: {path} or {model_dir}/checkpoint missing; run `ami-cli demo --env "
-                 f"{args.task} --out {demo}` first (or pass --demo)")  # fmt: skip
+        return None
     summary = json.loads(path.read_text())
     proto = summary["protocol"]["protocol"]
-    run = RunDir(model_dir)
-    held_out = [int(e) for e in run.split[1]]
-    trained_on = run.training_data
-    if trained_on is None or trained_on.resolve() != data.resolve():
-        sys.exit(f"error: {model_dir} was trained on {run.data_path}, not {data}")
+    if demo_split(args)[0] != held_out:
+        sys.exit(f"error: {model_dir}'s held-out episodes differ from the ones LeWM was given")
     want = {
         "store": str(data.resolve()),
         "pairs": args.pairs,
@@ -59,7 +78,7 @@ def check_demo(args: argparse.Namespace) -> tuple[dict[str, Any], list[int]]:
     diff = [f"{k}: demo {got[k]} vs here {want[k]}" for k in want if got[k] != want[k]]
     if diff:
         sys.exit(f"error: {path} was evaluated with other protocol settings ({'; '.join(diff)})")
-    return summary, held_out
+    return summary
 
 
 def amiwm_from_demo(summary: dict[str, Any], model_dir: Path) -> dict[str, Any]:
@@ -233,13 +252,18 @@ def _m(n: int | None) -> str:
 
 
 def run_task(args: argparse.Namespace, results: Any, thread_env: dict[str, str]) -> str:
-    """All stages of one task; returns the markdown table."""
+    """All stages of one task; returns the markdown table. LeWM may start before the demo has
+    finished (the split is known in advance); a rerun with the same --out then adds amiwm."""
     demo, model_dir, data = demo_paths(args)
-    summary, held_out = check_demo(args)
     r = results
-    if "amiwm" not in r:
+    held_out, source = demo_split(args)
+    if r.get("held_out", {}).get("episodes", held_out) != held_out:
+        sys.exit(f"error: {r.path} holds a LeWM run on other held-out episodes; use --fresh")
+    r.save("held_out", {"episodes": held_out, "from": source}, quiet=True)
+    summary = check_demo(args, held_out)
+    if summary is not None and "amiwm" not in r:
         r.save("amiwm", {**amiwm_from_demo(summary, model_dir), "demo": str(demo)})
-    if "amiwm_plan" not in r:
+    if summary is not None and "amiwm_plan" not in r:
         r.save("amiwm_plan", amiwm_plan_times(model_dir, data, held_out, args))
     lewm = r.get("lewm", {})
     if not args.amiwm_only and not lewm.get("protocol", {}).get("pairs_evaluated"):
@@ -248,10 +272,19 @@ def run_task(args: argparse.Namespace, results: Any, thread_env: dict[str, str])
     lp = lewm.get("protocol", {})
     if lp.get("pair_ids"):
         # the same pairs on both sides: LeWM drew them in its venv, amiwm here
-        mine = first_pair(data, held_out, args)
-        mine[0].close()
-        if [[p.episode, p.step] for p in mine[1]] != lp["pair_ids"]:
+        task, mine = first_pair(data, held_out, args)
+        task.close()
+        if [[p.episode, p.step] for p in mine] != lp["pair_ids"]:
             lewm.setdefault("errors", []).append("LeWM's pairs differ from amiwm's")
+            r.save("lewm", lewm, quiet=True)
+    summary = summary or check_demo(args, held_out)  # it may have appeared meanwhile
+    if summary is None:
+        print(f"amiwm side pending: {demo}/summary.json not written yet; rerun with this --out")
+        return task_table(r, args)
+    if "amiwm" not in r:
+        r.save("amiwm", {**amiwm_from_demo(summary, model_dir), "demo": str(demo)})
+    if "amiwm_plan" not in r:
+        r.save("amiwm_plan", amiwm_plan_times(model_dir, data, held_out, args))
     if lp and not lp.get("complete") and "amiwm_first_pairs" not in r:
         n = lp["pairs_evaluated"]
         r.save("amiwm_first_pairs", amiwm_first_pairs(model_dir, data, held_out, n, args))

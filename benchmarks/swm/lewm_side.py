@@ -388,18 +388,9 @@ def protocol_eval(
     agent: Any, args: argparse.Namespace, held_out: list[int], save: Any, block: int
 ) -> None:
     """amiwm's protocol, pair by pair, saved after each: evaluate_protocol's pairs, seeds and
-    episode loop (goal_pairs, GoalTask, _run), so a run cut by --eval-seconds still reports the
-    first pairs. The floors come from evaluate_protocol itself on all the pairs."""
-    floors = evaluate_protocol(
-        None,
-        args.data,
-        held_out,
-        offset=args.goal_offset,
-        budget=args.budget,
-        pairs=args.pairs,
-        seed=args.protocol_seed,
-    )
-    save("floors", floors)
+    episode loop (goal_pairs, GoalTask, _run), so a run cut by --eval-seconds (no pair is
+    started that would not end in time, at the mean pair time so far) still reports the first
+    pairs. When all pairs are done, the floors come from evaluate_protocol itself."""
     task = GoalTask(args.data, None, args.budget, None)
     pairs = goal_pairs(
         args.data, held_out, args.goal_offset // block, args.pairs, args.protocol_seed
@@ -411,8 +402,9 @@ def protocol_eval(
     t0 = time.perf_counter()
     try:
         for i, pair in enumerate(pairs):
-            if args.eval_seconds is not None and time.perf_counter() - t0 > args.eval_seconds:
-                print(f"--eval-seconds {args.eval_seconds:g} reached after {i} pairs", flush=True)
+            spent = time.perf_counter() - t0
+            if args.eval_seconds is not None and spent + spent / max(i, 1) > args.eval_seconds:
+                print(f"--eval-seconds {args.eval_seconds:g}: stopped after {i} pairs", flush=True)
                 break
             ok, n = _run(task, agent, pair, decisions, args.protocol_seed + i, ms)
             wins.append(ok)
@@ -453,6 +445,17 @@ def protocol_eval(
             )
     finally:
         task.close()
+    if len(wins) == len(pairs):
+        floors = evaluate_protocol(
+            None,
+            args.data,
+            held_out,
+            offset=args.goal_offset,
+            budget=args.budget,
+            pairs=args.pairs,
+            seed=args.protocol_seed,
+        )
+        save("floors", floors)
 
 
 # ----------------------------------------------------------------------------- stages

@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--eval-minutes", type=float, help="reacher/pusht: cut LeWM's evaluation after this"
     )
+    p.add_argument("--eval-until", help="reacher/pusht: or at this UTC time today (HH:MM)")
     p.add_argument("--minutes", type=float, default=10.0, help="training budget of each side (c)")
     p.add_argument("--episodes", type=int, default=20, help="evaluation episodes of each side (c)")
     p.add_argument("--threads", type=int, default=2, help="torch/OpenMP threads of both sides")

@@ -175,10 +175,12 @@ def run_lewm_task(
         "--protocol-seed", str(args.protocol_seed), "--goal-offset", str(OFFSET),
         "--budget", str(BUDGET), "--eval-samples", "300", "--eval-iterations", "30",
         "--eval-topk", "30", "--horizon", "5",
-        "--checkpoint", str((args.out / "lewm.pt").resolve()),
+        "--checkpoint", str((args.out / "lewm.safetensors").resolve()),
     ]  # fmt: skip
     if args.eval_minutes is not None:
         cmd += ["--eval-seconds", str(60 * args.eval_minutes)]
+    if args.eval_until is not None:
+        cmd += ["--eval-until", str(utc_today(args.eval_until))]
     print(f"[{time.strftime('%H:%M:%S')}] LeWM: {' '.join(cmd)} (log: {log})", flush=True)
     with log.open("a") as f:
         env = {**os.environ, **thread_env}
@@ -188,6 +190,15 @@ def run_lewm_task(
     if rc:
         got.setdefault("errors", []).append(f"lewm_side.py exited {rc}; see {log}")
     return got
+
+
+def utc_today(hhmm: str) -> float:
+    """'HH:MM' (UTC, today) -> Unix time."""
+    import datetime as dt
+
+    h, m = (int(x) for x in hhmm.split(":"))
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
 
 
 def _ci(r: dict[str, Any] | None, key: str = "ci95") -> str:

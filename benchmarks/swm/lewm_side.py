@@ -77,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--eval-seconds", type=float, help="reacher/pusht: stop evaluating after this (partial)"
     )
+    p.add_argument("--eval-until", type=float, help="reacher/pusht: the same, a Unix time")
     return p.parse_args(argv)
 
 
@@ -350,10 +351,12 @@ def run_task(args: argparse.Namespace, save: Any, results: dict[str, Any]) -> No
     if "success" not in only:
         return
     rng = np.random.default_rng(args.seed)
-    if args.checkpoint is not None and args.checkpoint.exists():
-        saved = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(saved["model"])
-        training = saved["training"]
+    from safetensors.torch import load_model, save_model  # no pickles, as in amiwm
+
+    stats = None if args.checkpoint is None else args.checkpoint.with_suffix(".training.json")
+    if args.checkpoint is not None and args.checkpoint.exists() and stats.exists():
+        load_model(model, str(args.checkpoint))
+        training = json.loads(stats.read_text())
         print(f"reusing the weights in {args.checkpoint} (delete it to retrain)", flush=True)
     else:
         model.train()
@@ -377,7 +380,8 @@ def run_task(args: argparse.Namespace, save: Any, results: dict[str, Any]) -> No
         }
         if args.checkpoint is not None:
             args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "training": training}, args.checkpoint)
+            save_model(model, str(args.checkpoint))
+            stats.write_text(json.dumps(training, indent=2) + "\n")
     save("training", training)
     model.eval()
     policy = make_policy(model, data, args, args.eval_samples, args.eval_iterations, args.eval_topk)
@@ -400,11 +404,15 @@ def protocol_eval(
     steps: list[int] = []
     ms: list[float] = []
     t0 = time.perf_counter()
+    limit = args.eval_seconds
+    if args.eval_until is not None:
+        left = args.eval_until - time.time()
+        limit = left if limit is None else min(limit, left)
     try:
         for i, pair in enumerate(pairs):
             spent = time.perf_counter() - t0
-            if args.eval_seconds is not None and spent + spent / max(i, 1) > args.eval_seconds:
-                print(f"--eval-seconds {args.eval_seconds:g}: stopped after {i} pairs", flush=True)
+            if limit is not None and spent + spent / max(i, 1) > limit:
+                print(f"evaluation time ({limit:.0f} s) up: stopped after {i} pairs", flush=True)
                 break
             ok, n = _run(task, agent, pair, decisions, args.protocol_seed + i, ms)
             wins.append(ok)

@@ -33,7 +33,7 @@ LEWM_SIDE = ROOT / "benchmarks" / "swm" / "lewm_side.py"
 SETTINGS = (
     "data", "minutes", "episodes", "threads", "batch", "throughput_seconds", "plan_samples",
     "plan_iterations", "plan_elites", "plan_repeats", "eval_samples", "eval_iterations",
-    "eval_elites", "eval_seed", "seed",
+    "eval_elites", "eval_seed", "seed", "task", "demo", "pairs", "protocol_seed", "demo_seed",
 )  # fmt: skip
 """Arguments that change what is measured: a resumed run must keep them."""
 
@@ -41,8 +41,24 @@ SETTINGS = (
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument(
-        "--data", type=Path, required=True, help="two-rooms store (collected if missing)"
+        "--task",
+        choices=("two-rooms", "reacher", "pusht"),
+        default="two-rooms",
+        help="reacher/pusht: against a finished `ami-cli demo` run (see versus_protocol.py)",
     )
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="two-rooms store (collected if missing; required); reacher/pusht: DEMO/TASK.h5",
+    )
+    p.add_argument("--demo", type=Path, help="reacher/pusht: the demo's --out (runs/TASK-demo)")
+    p.add_argument("--pairs", type=int, default=50, help="reacher/pusht: protocol pairs")
+    p.add_argument("--demo-seed", type=int, default=0, help="reacher/pusht: the demo's --seed")
+    p.add_argument("--protocol-seed", type=int, default=42, help="reacher/pusht: demo seed + 42")
+    p.add_argument(
+        "--eval-minutes", type=float, help="reacher/pusht: cut LeWM's evaluation after this"
+    )
+    p.add_argument("--eval-until", help="reacher/pusht: or at this UTC time today (HH:MM)")
     p.add_argument("--minutes", type=float, default=10.0, help="training budget of each side (c)")
     p.add_argument("--episodes", type=int, default=20, help="evaluation episodes of each side (c)")
     p.add_argument("--threads", type=int, default=2, help="torch/OpenMP threads of both sides")
@@ -391,6 +407,8 @@ def main(argv: list[str] | None = None) -> None:
             f"error: {args.swm_python} not found; run `bash benchmarks/swm/setup.sh` first "
             "(or pass --swm-python, or --amiwm-only)"
         )
+    if args.task == "two-rooms" and args.data is None:
+        sys.exit("error: --data is required for two-rooms (the store, collected if missing)")
     import torch
 
     torch.set_num_threads(args.threads)
@@ -422,6 +440,21 @@ def main(argv: list[str] | None = None) -> None:
             "command": " ".join([sys.executable, *sys.argv]),
         },
     )
+    if args.task != "two-rooms":
+        from versus_protocol import run_task
+
+        text = run_task(args, r, thread_env(args.threads))
+        r.save("table", text, quiet=True)
+        lv = r.get("lewm", {}).get("versions", {})
+        print(
+            f"\nmachine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} thread(s) each "
+            f"side; amiwm: torch {torch.__version__}; LeWM: stable-worldmodel "
+            f"{lv.get('stable-worldmodel', '?')}, torch {lv.get('torch', '?')}\n{text}"
+        )
+        for err in r.get("lewm", {}).get("errors", []):
+            print(f"LeWM error: {err}")
+        print(f"\nwrote {r.path}")
+        return
     if not args.data.exists():
         from amiwm.data.collect import collect
 

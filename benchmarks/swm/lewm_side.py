@@ -2,12 +2,17 @@
 
 Builds LeWM as LeWorldModel's config does (ViT-tiny encoder from a ViTConfig, no download;
 their Predictor, Embedder, MLP projectors with BatchNorm and SIGReg; loss = prediction MSE +
-0.09 * SIGReg(17 knots, 1024 projections); AdamW lr 5e-5, weight decay 1e-3, clip 1.0) on
-amiwm's two-rooms HDF5 store, then measures training frames/s, seconds per CEM plan with
-their CEMSolver, and goal-reaching success on amiwm's two-rooms env with their
-WorldModelPolicy. Results go to --out as JSON, rewritten after every stage.
+0.09 * SIGReg(17 knots, 1024 projections); AdamW lr 5e-5, weight decay 1e-3, clip 1.0) on an
+amiwm HDF5 store, then measures training frames/s, seconds per CEM plan with their CEMSolver,
+and goal-reaching success with their WorldModelPolicy:
+- two-rooms (default): amiwm's two-rooms env and episode loop (start and goal in opposite rooms);
+- reacher / pusht (--task): trained on the training episodes of a store collected in action
+  blocks (one row = one block of k env actions, so LeWM's frameskip over the store is 1), then
+  evaluated by amiwm's goal-offset protocol (amiwm.planning.protocol.evaluate_protocol) on the
+  held-out episodes given by --held-out, with the same pairs, seed and budget as amiwm's demo.
+Results go to --out as JSON, rewritten after every stage.
 
-Only torch-free amiwm modules are imported (the env and the episode loop), checked at start.
+Only torch-free amiwm modules are imported (envs, episode loop, protocol), checked at start.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from amiwm.envs import make_env  # noqa: E402
 from amiwm.planning.base import Decision  # noqa: E402
 from amiwm.planning.episodes import run_episode, summarize  # noqa: E402
+from amiwm.planning.protocol import GoalTask, _rate, _run, evaluate_protocol, goal_pairs  # noqa: E402
 
 if "torch" in sys.modules:  # the amiwm modules above must not depend on amiwm's torch
     raise SystemExit("error: importing amiwm's env/episode code pulled in torch")
@@ -35,6 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 STAGES = ("params", "throughput", "plan", "success")
+TASKS = ("two-rooms", "reacher", "pusht")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,6 +67,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-samples", type=int, default=100)
     p.add_argument("--eval-iterations", type=int, default=10)
     p.add_argument("--eval-topk", type=int, default=10)
+    p.add_argument("--task", choices=TASKS, default="two-rooms")
+    p.add_argument("--held-out", type=Path, help="reacher/pusht: JSON list of held-out episodes")
+    p.add_argument("--pairs", type=int, default=50, help="reacher/pusht: protocol pairs")
+    p.add_argument("--protocol-seed", type=int, default=42, help="reacher/pusht: pair seed")
+    p.add_argument("--goal-offset", type=int, default=25, help="reacher/pusht: env steps")
+    p.add_argument("--budget", type=int, default=50, help="reacher/pusht: env steps")
+    p.add_argument("--checkpoint", type=Path, help="reacher/pusht: save (or reuse) the weights")
+    p.add_argument(
+        "--eval-seconds", type=float, help="reacher/pusht: stop evaluating after this (partial)"
+    )
+    p.add_argument("--eval-until", type=float, help="reacher/pusht: the same, a Unix time")
     return p.parse_args(argv)
 
 
@@ -68,7 +86,16 @@ class Windows:
     """LeWM training windows from the store: 4 frames `frameskip` steps apart; the action of
     each step is the `frameskip` env actions after it, concatenated (zeros past the end)."""
 
-    def __init__(self, path: Path, frames: int, frameskip: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        frames: int,
+        frameskip: int,
+        episodes: list[int] | None = None,
+        sub_actions: int = 1,
+    ) -> None:
+        """``episodes``: train on these only (default all). ``sub_actions``: a stored action is
+        that many env actions (a block); the z-score is per env action dimension, as LeWM's."""
         with h5py.File(path, "r") as f:
             self.obs = f["observations"][()]
             self.actions = f["actions"][()].astype(np.float32)
@@ -76,6 +103,9 @@ class Windows:
             lengths = f["episode_lengths"][()]
         if self.obs.ndim != 4 or self.obs.dtype != np.uint8:
             raise SystemExit(f"error: {path} does not hold uint8 frames (N, H, W, C)")
+        ends = np.repeat(starts + lengths, lengths)  # row -> end of its episode
+        if episodes is not None:
+            starts, lengths = starts[episodes], lengths[episodes]
         self.frames, self.fs = frames, frameskip
         span = (frames - 1) * frameskip
         self.starts = np.concatenate(
@@ -83,14 +113,13 @@ class Windows:
         )
         if not len(self.starts):
             raise SystemExit(f"error: no episode in {path} is long enough for LeWM windows")
-        ends = np.repeat(starts + lengths, lengths)  # row -> end of its episode
         self.row_end = ends
         valid = np.concatenate(
             [np.arange(s, s + n - 1) for s, n in zip(starts, lengths, strict=True)]
         )
-        a = self.actions[valid]
-        self.a_mean = a.mean(0)
-        self.a_std = np.maximum(a.std(0), 1e-6)
+        a = self.actions[valid].reshape(len(valid) * sub_actions, -1)
+        self.a_mean = np.tile(a.mean(0), sub_actions)
+        self.a_std = np.tile(np.maximum(a.std(0), 1e-6), sub_actions)
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.starts[rng.integers(len(self.starts), size=size)]
@@ -218,11 +247,11 @@ def make_policy(
     )
 
 
-def info_dict(obs: np.ndarray, goal: np.ndarray) -> dict[str, np.ndarray]:
+def info_dict(obs: np.ndarray, goal: np.ndarray, dim: int = 2) -> dict[str, np.ndarray]:
     return {
         "pixels": obs[None, None],
         "goal": goal[None, None],
-        "action": np.zeros((1, 1, 2), np.float32),
+        "action": np.zeros((1, 1, dim), np.float32),
     }
 
 
@@ -258,19 +287,183 @@ class LeWMAgent:
     """amiwm's Agent protocol (reset, act) for its episode loop, through their
     WorldModelPolicy."""
 
-    def __init__(self, policy: Any, high: float) -> None:
-        self.policy, self.high = policy, high
+    def __init__(self, policy: Any, high: float, dim: int = 2) -> None:
+        self.policy, self.high, self.dim = policy, high, dim
 
     def reset(self) -> None:
-        self.policy.set_env(OneEnv(self.high, 2))  # fresh action buffer
+        self.policy.set_env(OneEnv(self.high, self.dim))  # fresh action buffer
         self.policy._next_init = None
 
     def act(self, obs: np.ndarray, goal: np.ndarray) -> Decision:
         replan = len(self.policy._action_buffer[0]) == 0
         t = time.perf_counter()
-        action = self.policy.get_action(info_dict(obs, goal))
+        action = self.policy.get_action(info_dict(obs, goal, self.dim))
         ms = 1000 * (time.perf_counter() - t) if replan else None
         return Decision(np.asarray(action, np.float32).reshape(-1), plan_ms=ms)
+
+
+# ----------------------------------------------------------------------------- reacher / pusht
+def store_block(path: Path) -> tuple[int, int]:
+    """(env steps per stored action, env action dim) of an action-block store."""
+    with h5py.File(path, "r") as f:
+        meta = json.loads(f.attrs.get("metadata_json") or "{}")
+        dim = int(f["actions"].shape[1])
+    k = int(meta.get("action_block") or 1)
+    if k < 2 or dim % k:
+        raise SystemExit(
+            f"error: {path} is not an action-block store (action_block {k}, actions {dim}-d); "
+            "collect it with `ami-cli collect --action-block 5`"
+        )
+    return k, dim // k
+
+
+def run_task(args: argparse.Namespace, save: Any, results: dict[str, Any]) -> None:
+    """Train LeWM for --train-minutes on the store's training episodes, then run amiwm's
+    goal-offset protocol on the held-out ones with LeWM's CEM policy (one plan per
+    --horizon blocks, executed in full: LeWorldModel's receding horizon 5)."""
+    if args.held_out is None:
+        raise SystemExit("error: --task reacher/pusht needs --held-out (JSON list of episodes)")
+    held_out = [int(e) for e in json.loads(args.held_out.read_text())]
+    block, env_dim = store_block(args.data)
+    with h5py.File(args.data, "r") as f:
+        n_episodes = len(f["episode_lengths"])
+    train_eps = sorted(set(range(n_episodes)) - set(held_out))
+    # one stored row is one block of `block` env actions: frameskip 1 over the store
+    data = Windows(args.data, 4, 1, episodes=train_eps, sub_actions=block)
+    args.frameskip = 1
+    a_dim = data.actions.shape[1]
+    size = int(data.obs.shape[1])
+    torch.manual_seed(args.seed)
+    model, sigreg = build_lewm(a_dim, size, args.patch)
+    save(
+        "params",
+        {
+            "total": sum(p.numel() for p in model.parameters()),
+            "encoder": sum(p.numel() for p in model.encoder.parameters()),
+            "predictor": sum(p.numel() for p in model.predictor.parameters()),
+            "image_size": size,
+            "patch": args.patch,
+            "action_block": block,
+            "action_dim": a_dim,
+        },
+    )
+    only = set(args.only.split(","))
+    if "success" not in only:
+        return
+    rng = np.random.default_rng(args.seed)
+    from safetensors.torch import load_model, save_model  # no pickles, as in amiwm
+
+    stats = None if args.checkpoint is None else args.checkpoint.with_suffix(".training.json")
+    if args.checkpoint is not None and args.checkpoint.exists() and stats.exists():
+        load_model(model, str(args.checkpoint))
+        training = json.loads(stats.read_text())
+        print(f"reusing the weights in {args.checkpoint} (delete it to retrain)", flush=True)
+    else:
+        model.train()
+        opt = make_optimizer(model)
+        steps, losses, t0 = 0, [], time.perf_counter()
+        budget = args.train_minutes * 60
+        while time.perf_counter() - t0 < budget or steps < 1:
+            losses.append(train_step(model, sigreg, opt, data.batch(rng, args.train_batch)))
+            steps += 1
+            if steps % 20 == 0:
+                print(f"step {steps} loss {np.mean(losses[-20:]):.4f}", flush=True)
+        dt = time.perf_counter() - t0
+        training = {
+            "train_steps": steps,
+            "train_seconds": dt,
+            "train_batch": args.train_batch,
+            "frames_per_sample": 4,
+            "frames_per_s": steps * args.train_batch * 4 / dt,
+            "final_loss": float(np.mean(losses[-10:])),
+            "train_episodes": len(train_eps),
+        }
+        if args.checkpoint is not None:
+            args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            save_model(model, str(args.checkpoint))
+            stats.write_text(json.dumps(training, indent=2) + "\n")
+    save("training", training)
+    model.eval()
+    policy = make_policy(model, data, args, args.eval_samples, args.eval_iterations, args.eval_topk)
+    protocol_eval(LeWMAgent(policy, 1.0, a_dim), args, held_out, save, block)
+
+
+def protocol_eval(
+    agent: Any, args: argparse.Namespace, held_out: list[int], save: Any, block: int
+) -> None:
+    """amiwm's protocol, pair by pair, saved after each: evaluate_protocol's pairs, seeds and
+    episode loop (goal_pairs, GoalTask, _run), so a run cut by --eval-seconds (no pair is
+    started that would not end in time, at the mean pair time so far) still reports the first
+    pairs. When all pairs are done, the floors come from evaluate_protocol itself."""
+    task = GoalTask(args.data, None, args.budget, None)
+    pairs = goal_pairs(
+        args.data, held_out, args.goal_offset // block, args.pairs, args.protocol_seed
+    )
+    decisions = -(-args.budget // block)
+    wins: list[bool] = []
+    steps: list[int] = []
+    ms: list[float] = []
+    t0 = time.perf_counter()
+    limit = args.eval_seconds
+    if args.eval_until is not None:
+        left = args.eval_until - time.time()
+        limit = left if limit is None else min(limit, left)
+    try:
+        for i, pair in enumerate(pairs):
+            spent = time.perf_counter() - t0
+            if limit is not None and spent + spent / max(i, 1) > limit:
+                print(f"evaluation time ({limit:.0f} s) up: stopped after {i} pairs", flush=True)
+                break
+            ok, n = _run(task, agent, pair, decisions, args.protocol_seed + i, ms)
+            wins.append(ok)
+            steps.append(n)
+            print(f"pair {i} (episode {pair.episode}, step {pair.step}): {ok}", flush=True)
+            save(
+                "protocol",
+                {
+                    **_rate(wins),
+                    "pairs_evaluated": len(wins),
+                    "pairs_drawn": len(pairs),
+                    "complete": len(wins) == len(pairs),
+                    "wins": wins,
+                    "pair_ids": [[p.episode, p.step] for p in pairs],
+                    "steps": [n * block for n in steps],
+                    "plan_s_median": float(np.median(ms)) / 1000 if ms else None,
+                    "plan_s_mean": float(np.mean(ms)) / 1000 if ms else None,
+                    "replans": len(ms),
+                    "eval_seconds": time.perf_counter() - t0,
+                    "settings": {
+                        "goal_offset": args.goal_offset,
+                        "budget": args.budget,
+                        "pairs": args.pairs,
+                        "seed": args.protocol_seed,
+                        "held_out_episodes": len(held_out),
+                        "store": str(args.data),
+                    },
+                    "planner": {
+                        "solver": "stable_worldmodel CEMSolver in WorldModelPolicy",
+                        "samples": args.eval_samples,
+                        "iterations": args.eval_iterations,
+                        "topk": args.eval_topk,
+                        "horizon_blocks": args.horizon,
+                        "receding_horizon_blocks": args.horizon,
+                        "env_steps_per_block": block,
+                    },
+                },
+            )
+    finally:
+        task.close()
+    if len(wins) == len(pairs):
+        floors = evaluate_protocol(
+            None,
+            args.data,
+            held_out,
+            offset=args.goal_offset,
+            budget=args.budget,
+            pairs=args.pairs,
+            seed=args.protocol_seed,
+        )
+        save("floors", floors)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -298,6 +491,9 @@ def main(argv: list[str] | None = None) -> None:
             "threads": torch.get_num_threads(),
         },
     )
+    if args.task != "two-rooms":
+        run_task(args, save, results)
+        return
     data = Windows(args.data, 4, args.frameskip)
     a_dim = data.actions.shape[1] * args.frameskip
     size = int(data.obs.shape[1])

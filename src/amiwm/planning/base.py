@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from amiwm.errors import AmiError
 
-ActionCost = Callable[[torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:  # torch is imported where used: Decision, Agent and the protocol need none
+    import torch
+
+ActionCost = Callable[["torch.Tensor"], "torch.Tensor"]
 """Batched cost of action sequences (N, H, A) -> costs (N,); differentiable for `gd`."""
 
 
@@ -71,6 +72,8 @@ def prepare(
 
     The mean is a fresh tensor: `init` clamped into the bounds, or the middle of the box.
     """
+    import torch
+
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise AmiError(f"horizon must be a positive int, got {horizon!r}")
     low_t = torch.as_tensor(low)
@@ -99,6 +102,8 @@ def prepare(
 
 def check_costs(costs: torch.Tensor, n: int) -> torch.Tensor:
     """Return `costs` if it is a (n,) tensor, else raise AmiError."""
+    import torch
+
     if not isinstance(costs, torch.Tensor) or tuple(costs.shape) != (n,):
         got = tuple(costs.shape) if isinstance(costs, torch.Tensor) else type(costs).__name__
         raise AmiError(f"objective returned {got} for {n} candidates; it must return costs ({n},)")
@@ -107,6 +112,8 @@ def check_costs(costs: torch.Tensor, n: int) -> torch.Tensor:
 
 def clamp_actions(actions: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """Clamp actions (..., A) into [low, high] (out of place)."""
+    import torch
+
     return torch.clamp(actions, low, high)
 
 
@@ -116,6 +123,8 @@ def shift_plan(plan: torch.Tensor, k: int, fill: Literal["last", "zero"] = "last
     fill="last" repeats the plan's final action, fill="zero" pads zeros. Used to warm-start
     receding-horizon MPC after executing k actions.
     """
+    import torch
+
     if plan.ndim != 2:
         raise AmiError(f"plan must have shape (H, A), got {tuple(plan.shape)}")
     if k < 0:

@@ -112,7 +112,7 @@ def test_drift_policy_deterministic() -> None:
 
 
 def test_make_policy_errors() -> None:
-    assert POLICY_NAMES == ("auto", "random", "drift", "setpoints", "smooth")
+    assert POLICY_NAMES == ("auto", "random", "drift", "setpoints", "smooth", "push")
     env = TwoRoomsEnv()
     with pytest.raises(AmiError, match="random"):
         make_policy("greedy", env, seed=0)

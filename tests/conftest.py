@@ -1,4 +1,4 @@
-"""Fixtures shared by every test package: tiny episode stores."""
+"""Fixtures shared by every test package: tiny episode stores, a tiny TEP-layout plant run."""
 
 from pathlib import Path
 
@@ -57,3 +57,40 @@ def store(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def store_factory():
     return make_store
+
+
+def tep_plant(n: int, seed: int, bias_from: int | None = None) -> np.ndarray:
+    """(n, 52) rows: a controlled 5-state linear plant, 41 noisy readings, 11 controls (the TEP
+    layout); XMEAS9 reads high from `bias_from` on."""
+    rng, fixed = np.random.default_rng(seed), np.random.default_rng(123)
+    mix, gain = fixed.normal(size=(5, 41)), fixed.normal(size=(5, 11)) * 0.1
+    ctrl = fixed.normal(size=(11, 5)) * 0.1
+    s, out = np.zeros(5), []
+    for t in range(n):
+        u = -s @ ctrl.T + 0.3 * rng.normal(size=11)
+        s = 0.8 * s + u @ gain.T + 0.1 * rng.normal(size=5)
+        x = s @ mix + 0.1 * rng.normal(size=41)
+        if bias_from is not None and t >= bias_from:
+            x[8] += 1.5
+        out.append(np.concatenate([x, u]))
+    return np.array(out)
+
+
+def _write_dat(path: Path, x: np.ndarray) -> None:
+    path.write_text("\n".join(" ".join(f"{v:.6e}" for v in row) for row in x) + "\n")
+
+
+@pytest.fixture(scope="session")
+def tep_run(tmp_path_factory) -> dict[str, Path]:
+    """A Braatz-layout folder (transposed d00.dat, d00_te.dat, fault d04.dat: XMEAS9 biased
+    from sample 100) and a tiny model trained on its normal runs: {"dir", "run"}."""
+    from amiwm.cli import main
+
+    d = tmp_path_factory.mktemp("tep")
+    _write_dat(d / "d00.dat", tep_plant(300, 0).T)  # transposed, like the Braatz d00.dat
+    _write_dat(d / "d00_te.dat", tep_plant(300, 1))
+    _write_dat(d / "d04.dat", tep_plant(200, 2, bias_from=100))
+    run = d / "run"
+    args = ["train", "--dataset", f"tep:{d}", "--context", "1", "--latent-dim", "8"]
+    assert main([*args, "--steps", "60", "--out", str(run), "--quiet"]) == 0
+    return {"dir": d, "run": run}

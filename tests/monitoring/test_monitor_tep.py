@@ -11,38 +11,9 @@ from amiwm.models.world_model import WorldModel
 from amiwm.monitoring.monitor import Monitor, alarm_threshold
 
 
-def plant(n: int, seed: int, bias_from: int | None = None) -> np.ndarray:
-    """(n, 52) rows: a controlled 5-state linear plant, 41 noisy readings, 11 controls."""
-    rng = np.random.default_rng(seed)
-    fixed = np.random.default_rng(123)
-    mix, gain = fixed.normal(size=(5, 41)), fixed.normal(size=(5, 11)) * 0.1
-    ctrl = fixed.normal(size=(11, 5)) * 0.1
-    s, out = np.zeros(5), []
-    for t in range(n):
-        u = -s @ ctrl.T + 0.3 * rng.normal(size=11)
-        s = 0.8 * s + u @ gain.T + 0.1 * rng.normal(size=5)
-        x = s @ mix + 0.1 * rng.normal(size=41)
-        if bias_from is not None and t >= bias_from:
-            x[8] += 1.5  # XMEAS9 reads high
-        out.append(np.concatenate([x, u]))
-    return np.array(out)
-
-
-def write(path: Path, x: np.ndarray) -> Path:
-    path.write_text("\n".join(" ".join(f"{v:.6e}" for v in row) for row in x) + "\n")
-    return path
-
-
 @pytest.fixture(scope="module")
-def tep(tmp_path_factory) -> dict:
-    d = tmp_path_factory.mktemp("tep")
-    write(d / "d00.dat", plant(300, 0).T)  # transposed, like the Braatz d00.dat
-    write(d / "d00_te.dat", plant(300, 1))
-    write(d / "d04.dat", plant(200, 2, bias_from=100))
-    run = d / "run"
-    args = ["train", "--dataset", f"tep:{d}", "--context", "1", "--latent-dim", "8"]
-    assert main([*args, "--steps", "60", "--out", str(run), "--quiet"]) == 0
-    return {"dir": d, "run": run, "model": WorldModel.from_pretrained(run)}
+def tep(tep_run) -> dict:
+    return {**tep_run, "model": WorldModel.from_pretrained(tep_run["run"])}
 
 
 def runs(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -274,35 +274,9 @@ def test_a_running_page_reloads_until_finished(tmp_path, browser) -> None:
 # --- the CLI on a tiny TEP-layout plant ----------------------------------------------------
 
 
-def plant(n: int, seed: int, bias_from: int | None = None) -> np.ndarray:
-    """(n, 52) rows: a controlled 5-state linear plant, 41 noisy readings, 11 controls (as in
-    tests/monitoring/test_monitor_tep.py); XMEAS9 reads high from `bias_from` on."""
-    rng, fixed = np.random.default_rng(seed), np.random.default_rng(123)
-    mix, gain = fixed.normal(size=(5, 41)), fixed.normal(size=(5, 11)) * 0.1
-    ctrl = fixed.normal(size=(11, 5)) * 0.1
-    s, out = np.zeros(5), []
-    for t in range(n):
-        u = -s @ ctrl.T + 0.3 * rng.normal(size=11)
-        s = 0.8 * s + u @ gain.T + 0.1 * rng.normal(size=5)
-        x = s @ mix + 0.1 * rng.normal(size=41)
-        if bias_from is not None and t >= bias_from:
-            x[8] += 1.5
-        out.append(np.concatenate([x, u]))
-    return np.array(out)
-
-
-def write_dat(path: Path, x: np.ndarray) -> None:
-    path.write_text("\n".join(" ".join(f"{v:.6e}" for v in row) for row in x) + "\n")
-
-
-def test_cli_monitor_writes_the_page(tmp_path, browser) -> None:
-    write_dat(tmp_path / "d00.dat", plant(300, 0).T)
-    write_dat(tmp_path / "d00_te.dat", plant(300, 1))
-    write_dat(tmp_path / "d04.dat", plant(200, 2, bias_from=100))
-    run = tmp_path / "run"
-    args = ["train", "--dataset", f"tep:{tmp_path}", "--context", "1", "--latent-dim", "8"]
-    assert main([*args, "--steps", "60", "--out", str(run), "--quiet"]) == 0
-    mon = ["monitor", "--checkpoint", str(run), "--data", f"tep:{tmp_path / 'd04.dat'}", "--quiet"]
+def test_cli_monitor_writes_the_page(tmp_path, browser, tep_run) -> None:
+    fault = tep_run["dir"] / "d04.dat"
+    mon = ["monitor", "--checkpoint", str(tep_run["run"]), "--data", f"tep:{fault}", "--quiet"]
     assert main([*mon, "--html", str(tmp_path / "no" / "p.html")]) == 1  # refused, one line
     assert not (tmp_path / "no").exists()
     out, html = tmp_path / "alarms.csv", tmp_path / "p.html"

@@ -49,28 +49,33 @@ def test_start_state_is_the_recorded_one(rooms):
     task.close()
 
 
+class Replay:
+    """An agent that plays each pair's recorded actions from its start (pairs in order)."""
+
+    def __init__(self, store: Path, pairs):
+        self.store, self.pairs, self.i, self.t = store, pairs, -1, 0
+
+    def reset(self):
+        self.i, self.t = self.i + 1, 0
+
+    def act(self, obs, goal):
+        from amiwm.data.store import EpisodeStore
+        from amiwm.planning.base import Decision
+
+        p = self.pairs[self.i]
+        with EpisodeStore(self.store) as s:
+            a = s.episode(p.episode)["actions"][p.step + self.t]
+        self.t += 1
+        return Decision(a, plan_ms=1.0)
+
+
 def test_floors_and_an_agent_that_follows_the_recording(rooms):
     """Replaying the recorded actions reaches every goal: success 100% (it can fail)."""
 
-    class Replay:
-        def __init__(self, pairs):
-            self.pairs, self.i, self.t = pairs, -1, 0
-
-        def reset(self):
-            self.i, self.t = self.i + 1, 0
-
-        def act(self, obs, goal):
-            from amiwm.data.store import EpisodeStore
-            from amiwm.planning.base import Decision
-
-            p = self.pairs[self.i]
-            with EpisodeStore(rooms / "d.h5") as s:
-                a = s.episode(p.episode)["actions"][p.step + self.t]
-            self.t += 1
-            return Decision(a, plan_ms=1.0)
-
     pairs = goal_pairs(rooms / "d.h5", [4, 5], offset=8, count=6, seed=0)
-    r = evaluate_protocol(Replay(pairs), rooms / "d.h5", [4, 5], offset=8, budget=8, pairs=6)
+    r = evaluate_protocol(
+        Replay(rooms / "d.h5", pairs), rooms / "d.h5", [4, 5], offset=8, budget=8, pairs=6
+    )
     assert r["success_rate"] == 1.0 and r["episodes"] == 6 and r["replans"] > 0
     lo, hi = r["success_ci95"]
     assert lo < 1.0 and hi == pytest.approx(1.0)
@@ -140,26 +145,9 @@ def test_protocol_in_action_blocks(rooms):
     store = rooms / "blocks.h5"
     collect("two-rooms", 6, 15, store, seed=3, progress=False, action_block=2)
 
-    class Replay:
-        def __init__(self, pairs):
-            self.pairs, self.i, self.t = pairs, -1, 0
-
-        def reset(self):
-            self.i, self.t = self.i + 1, 0
-
-        def act(self, obs, goal):
-            from amiwm.data.store import EpisodeStore
-            from amiwm.planning.base import Decision
-
-            p = self.pairs[self.i]
-            with EpisodeStore(store) as s:
-                a = s.episode(p.episode)["actions"][p.step + self.t]
-            self.t += 1
-            return Decision(a)
-
     pairs = goal_pairs(store, [4, 5], offset=4, count=5, seed=0)
     r = evaluate_protocol(
-        Replay(pairs), store, [4, 5], offset=8, budget=7, pairs=5, video=rooms / "ep.gif"
+        Replay(store, pairs), store, [4, 5], offset=8, budget=7, pairs=5, video=rooms / "ep.gif"
     )
     assert r["protocol"]["action_block"] == 2 and r["protocol"]["decisions"] == 4
     assert r["success_rate"] == 1.0

@@ -179,6 +179,15 @@ def build_lewm(action_dim: int, image_size: int, patch: int) -> tuple[Any, Any]:
     return model, SIGReg(knots=17, num_proj=1024)
 
 
+def param_counts(model: Any) -> dict[str, int]:
+    """Parameters of the whole model, its encoder and its predictor."""
+    return {
+        "total": sum(p.numel() for p in model.parameters()),
+        "encoder": sum(p.numel() for p in model.encoder.parameters()),
+        "predictor": sum(p.numel() for p in model.predictor.parameters()),
+    }
+
+
 def lewm_loss(model: Any, sigreg: Any, pixels: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     """LeWorldModel's objective: predict emb[1:] from 3 context steps + 0.09 * SIGReg."""
     out = model.encode({"pixels": pixels, "action": action})
@@ -338,9 +347,7 @@ def run_task(args: argparse.Namespace, save: Any, results: dict[str, Any]) -> No
     save(
         "params",
         {
-            "total": sum(p.numel() for p in model.parameters()),
-            "encoder": sum(p.numel() for p in model.encoder.parameters()),
-            "predictor": sum(p.numel() for p in model.predictor.parameters()),
+            **param_counts(model),
             "image_size": size,
             "patch": args.patch,
             "action_block": block,
@@ -502,9 +509,7 @@ def main(argv: list[str] | None = None) -> None:
     save(
         "params",
         {
-            "total": sum(p.numel() for p in model.parameters()),
-            "encoder": sum(p.numel() for p in model.encoder.parameters()),
-            "predictor": sum(p.numel() for p in model.predictor.parameters()),
+            **param_counts(model),
             "image_size": size,
             "patch": args.patch,
             "frameskip": args.frameskip,

@@ -8,7 +8,7 @@ import pytest
 from amiwm.cli import main
 from amiwm.data.formats.tep import read_tep
 from amiwm.models.world_model import WorldModel
-from amiwm.monitoring.monitor import Monitor, alarm_threshold
+from amiwm.monitoring.monitor import Monitor, action_spread, alarm_threshold
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,29 @@ def test_dynamic_readout_alarms_and_names_the_biased_reading(tep) -> None:
     assert res.alarm[110:].mean() >= 0.9
     assert (res.top[110:, 0] == 8).mean() >= 0.9  # XMEAS9 departs most
     assert (res.suspect[110:] == 8).mean() >= 0.9
+
+
+def test_a_valve_fixed_in_place_alarms_at_once(tep) -> None:
+    mon = Monitor(tep["model"], next_actions=True, dynamic=True)
+    mon.calibrate([runs(tep["dir"] / "d00.dat")], [runs(tep["dir"] / "d00_te.dat")], 0.01)
+    assert np.isfinite(mon.readout.action_spread).all()  # healthy controls never hold still
+    x, a = runs(tep["dir"] / "d00_te.dat")
+    a = a.copy()
+    a[150:, 3] = a[150, 3]  # XMV4 stuck from sample 151, the readings as recorded
+    whole = mon.process(["g"] * len(x), x, a)
+    mon.reset()
+    parts = [mon.process(["g"] * 5, x[i : i + 5], a[i : i + 5]) for i in range(0, len(x), 5)]
+    assert whole.alarm[153:].all()  # from the first window of 4 stuck values on
+    assert whole.alarm[:150].mean() <= 0.05
+    np.testing.assert_allclose(np.concatenate([p.score for p in parts]), whole.score, rtol=1e-4)
+
+
+def test_piecewise_constant_controls_are_not_checked() -> None:
+    steps = np.repeat(np.arange(10.0), 20)[:, None]  # a setpoint held for 20 rows at a time
+    noisy = np.random.default_rng(0).normal(size=(200, 1))
+    spread = action_spread([np.hstack([steps, noisy])], 4)
+    assert np.isnan(spread[0]) and np.isfinite(spread[1])
+    assert action_spread([None], 4) is None
 
 
 def test_dynamic_scores_do_not_depend_on_chunking(tep) -> None:

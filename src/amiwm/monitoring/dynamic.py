@@ -52,7 +52,7 @@ def fit_dynamic(
     feats: np.ndarray,
     xn: np.ndarray,
     lags: int,
-    alpha: float = 0.1,
+    alpha: float = 0.01,
     folds: int = 5,
     shrink: float = 0.1,
 ) -> DynamicReadout:

@@ -24,6 +24,8 @@ from amiwm.monitoring.dynamic import DynamicReadout, features, fit_dynamic
 from amiwm.rundir import RunDir
 
 Run = tuple[np.ndarray, np.ndarray | None]  # healthy rows (T, D) and actions (T, A) or None
+STUCK = 100.0  # an action window this many times stiller than healthy counts as stuck
+STUCK_GAIN = 100.0  # stuck term -> score units (the healthy score's mean is about 1)
 
 
 @dataclass
@@ -65,7 +67,13 @@ class Readout:
     standard deviation over a healthy window; a channel whose window spread falls far below it
     (a stuck sensor only loses its noise, which neither latent nor read-out sees) scores
     log(spread / window std), at most log(1000) (exactly stuck); `flat_ref` is its healthy
-    mean."""
+    mean.
+
+    With actions it carries a stuck-actuator check: `action_spread` is each action channel's
+    median standard deviation over healthy windows of `history + 1` rows, kept only for channels
+    that never hold still in healthy data (NaN for the others, such as piecewise-constant
+    setpoints); a window whose spread falls below 1/STUCK of it (a valve fixed in place) scores
+    log(spread / (STUCK x window std)), at most log(1000 / STUCK), times STUCK_GAIN."""
 
     weights: np.ndarray  # (latent_dim + 1, channels)
     scale: np.ndarray  # (channels,) healthy residual std
@@ -76,6 +84,7 @@ class Readout:
     dynamic: DynamicReadout | None = None  # action-conditioned read-out (Monitor.dynamic)
     drift_scale: np.ndarray | None = None  # (channels,) healthy std of the drift EWMA
     drift_gain: float = 1.0  # drift statistic -> score units (healthy 99th percentiles match)
+    action_spread: np.ndarray | None = None  # (actions,) healthy median window std, NaN: off
 
 
 @dataclass
@@ -151,6 +160,7 @@ class Monitor:
         contrib = np.full((n, self.channels), np.nan, np.float32)
         drift = np.full(n, np.nan, np.float32)
         drift_arg = np.full(n, -1, np.int64)
+        stuck = np.zeros(n, np.float32)
         if self.readout is not None:
             order = np.concatenate([idx for _, idx, _ in parts])
             r = self._residuals(x[order], z_all)
@@ -182,6 +192,9 @@ class Monitor:
             offset += len(idx)
             zs = np.concatenate([tail.latents, z])
             acts = np.concatenate([tail.actions, a[idx]])
+            spread = None if self.readout is None else self.readout.action_spread
+            if actions is not None and spread is not None:
+                stuck[idx] = stuck_term(acts, spread, self.history + 1)[-len(idx) :]
             first = len(tail.latents)  # position of this chunk's first row in zs
             ready = np.arange(max(0, self.history - first), len(idx))
             if ready.size:
@@ -217,7 +230,7 @@ class Monitor:
             raw = surprise / self.readout.surprise_ref + residual / self.readout.residual_ref
             if dyn is not None:
                 raw = dyn
-            raw = raw + flat / self.readout.flat_ref
+            raw = raw + flat / self.readout.flat_ref + STUCK_GAIN * stuck
         top = np.full((n, 3), -1, np.int64)
         for _, idx, tail in parts:
             score[idx] = self._smooth(tail, raw[idx])
@@ -312,6 +325,7 @@ class Monitor:
             wins = np.concatenate([w for w in wins if len(w)])
             readout.spread = np.median(wins.std(1), 0).astype(np.float32) + 1e-12
             readout.flat_ref = max(float(flatness(wins, readout.spread).max(1).mean()), 1e-3)
+        readout.action_spread = action_spread([a for _, a in runs], self.history + 1)
         if not self.dynamic:  # per-run residuals, in the read-out's scaled units
             per_run = np.split(r / scale, np.cumsum([len(x) for x in xs])[:-1])
             readout.drift_scale, readout.drift_gain = drift_reference(
@@ -371,6 +385,33 @@ def flatness(windows: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """(N, context, D) windows -> (N, D): log(healthy spread / window std), 0 when not lower."""
     std = windows.std(1)
     return np.maximum(np.log(spread / np.maximum(std, spread / 1000)), 0.0).astype(np.float32)
+
+
+def action_spread(actions: Sequence[np.ndarray | None], win: int) -> np.ndarray | None:
+    """(A,) median std of healthy action windows of `win` rows; NaN for a channel that holds
+    still (below 1/STUCK of its median) anywhere in healthy data. None without actions."""
+    wins = [sliding_window_view(np.asarray(a, np.float64), win, axis=0).std(-1)
+            for a in actions if a is not None and len(a) >= win]  # fmt: skip
+    if not wins:
+        return None
+    std = np.concatenate(wins)
+    spread = np.median(std, 0)
+    still = (spread <= 0) | (std < spread / STUCK).any(0)
+    return np.where(still, np.nan, spread).astype(np.float32)
+
+
+def stuck_term(acts: np.ndarray, spread: np.ndarray, win: int) -> np.ndarray:
+    """(T,) stuck-actuator term of each row of `acts` (T, A): over the channels with a finite
+    healthy `spread`, the largest log(spread / (STUCK x std of the `win` actions ending at the
+    row)), clipped to [0, log(1000 / STUCK)]; 0 until a window is full."""
+    out = np.zeros(len(acts), np.float32)
+    on = np.isfinite(spread)
+    if len(acts) < win or not on.any():
+        return out
+    std = sliding_window_view(np.asarray(acts, np.float64), win, axis=0).std(-1)[:, on]
+    ratio = spread[on] / np.maximum(STUCK * std, spread[on] / 1000)
+    out[win - 1 :] = np.maximum(np.log(ratio), 0.0).max(1)
+    return out
 
 
 def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:

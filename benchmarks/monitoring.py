@@ -299,7 +299,8 @@ def throughput(args, out: Path) -> dict:
     subprocess.run(cmd, check=True)
     total = time.perf_counter() - t0
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import amiwm.cli.monitoring, amiwm.models.world_model"])
+    imports = "import amiwm.cli.monitor, amiwm.models.world_model"
+    subprocess.run([sys.executable, "-c", imports], check=True)
     startup = time.perf_counter() - t0
     return {
         "rows": len(lines),

@@ -26,7 +26,10 @@ def test_wide_vicreg_matches_the_covariance_form():
         got = VICReg()(z)
         got.backward()
         assert torch.allclose(got.double(), want, rtol=1e-4), (n, d, got.item(), want.item())
-        assert torch.allclose(z.grad.double(), want_grad, rtol=1e-3, atol=1e-7)
+        # float32 against float64: absolute error relative to the largest gradient entry
+        # (Intel and AMD BLAS kernels round differently; seen 2e-6 of a largest entry of 7)
+        atol = 1e-6 * float(want_grad.abs().max())
+        assert torch.allclose(z.grad.double(), want_grad, rtol=1e-3, atol=atol)
 
 
 def test_wide_vicreg_off_diagonal_is_zero_for_orthogonal_columns():

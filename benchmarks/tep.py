@@ -117,7 +117,7 @@ def baseline_scores(normal: dict, faults: dict) -> dict[str, dict]:
         "DPCA T2+Q": {k: dpca.score(np.hstack(v)) for k, v in runs.items()},
         "ARX+EWMA": arx_scores,
         "ARX+EWMA+stuck": {
-            k: s + STUCK_GAIN * ref * stuck_term(runs[k][1], spread, STUCK_WINDOW)
+            k: s + STUCK_GAIN * ref * stuck_term(runs[k][1], spread, STUCK_WINDOW)[0]
             for k, s in arx_scores.items()
         },
     }
@@ -230,7 +230,8 @@ def main() -> None:
     if not args.baselines_only:
         for rate in RATES:
             thr = evaluated["amiwm"][rate]["threshold"]
-            diag[f"amiwm {rate}"] = diagnosis(tops, scores, thr, warm, model.config.channels)
+            names = [*model.config.channels, *model.config.action_names]
+            diag[f"amiwm {rate}"] = diagnosis(tops, scores, thr, warm, names)
     print(f"scored from sample {warm + 1} of every run")
     for rate in RATES:
         print(table(evaluated, rate))

@@ -45,6 +45,7 @@ def test_a_valve_fixed_in_place_alarms_at_once(tep) -> None:
     mon.reset()
     parts = [mon.process(["g"] * 5, x[i : i + 5], a[i : i + 5]) for i in range(0, len(x), 5)]
     assert whole.alarm[153:].all()  # from the first window of 4 stuck values on
+    assert (whole.suspect[153:] == 41 + 3).all() and (whole.top[153:, 0] == 41 + 3).all()
     assert whole.alarm[:150].mean() <= 0.05
     np.testing.assert_allclose(np.concatenate([p.score for p in parts]), whole.score, rtol=1e-4)
 

@@ -46,7 +46,9 @@ class MonitorResult:
     """Per input row: surprise (NaN while warming up), readout residual (NaN without a
     readout), smoothed score, alarm flag, the channel the latent state explains worst, and
     `top` (N, 3): the channels with the largest smoothed contributions, largest first (-1
-    while there are none; with a dynamic read-out `suspect` is its first)."""
+    while there are none; with a dynamic read-out `suspect` is its first). An index at or past
+    the sensor count names an action: channels + j is action j, held still (a stuck actuator
+    leads `top` and is the suspect while its window stays still)."""
 
     surprise: np.ndarray
     residual: np.ndarray
@@ -161,6 +163,7 @@ class Monitor:
         drift = np.full(n, np.nan, np.float32)
         drift_arg = np.full(n, -1, np.int64)
         stuck = np.zeros(n, np.float32)
+        stuck_arg = np.full(n, -1, np.int64)
         if self.readout is not None:
             order = np.concatenate([idx for _, idx, _ in parts])
             r = self._residuals(x[order], z_all)
@@ -194,7 +197,8 @@ class Monitor:
             acts = np.concatenate([tail.actions, a[idx]])
             spread = None if self.readout is None else self.readout.action_spread
             if actions is not None and spread is not None:
-                stuck[idx] = stuck_term(acts, spread, self.history + 1)[-len(idx) :]
+                term, which = stuck_term(acts, spread, self.history + 1)
+                stuck[idx], stuck_arg[idx] = term[-len(idx) :], which[-len(idx) :]
             first = len(tail.latents)  # position of this chunk's first row in zs
             ready = np.arange(max(0, self.history - first), len(idx))
             if ready.size:
@@ -237,6 +241,9 @@ class Monitor:
             top[idx] = self._top(tail, contrib[idx])
         if dyn is not None:
             suspect = top[:, 0].copy()
+        held = stuck > 0  # a stuck actuator leads the names: index channels + action
+        top[held] = np.stack([self.channels + stuck_arg[held], *top[held, :2].T], 1)
+        suspect = np.where(held, self.channels + stuck_arg, suspect)
         over = drift > np.nan_to_num(score, nan=-np.inf)  # False where drift is NaN
         score = np.where(over, drift, score)
         suspect = np.where(over, drift_arg, suspect)
@@ -400,18 +407,20 @@ def action_spread(actions: Sequence[np.ndarray | None], win: int) -> np.ndarray 
     return np.where(still, np.nan, spread).astype(np.float32)
 
 
-def stuck_term(acts: np.ndarray, spread: np.ndarray, win: int) -> np.ndarray:
-    """(T,) stuck-actuator term of each row of `acts` (T, A): over the channels with a finite
-    healthy `spread`, the largest log(spread / (STUCK x std of the `win` actions ending at the
-    row)), clipped to [0, log(1000 / STUCK)]; 0 until a window is full."""
-    out = np.zeros(len(acts), np.float32)
-    on = np.isfinite(spread)
-    if len(acts) < win or not on.any():
-        return out
+def stuck_term(acts: np.ndarray, spread: np.ndarray, win: int) -> tuple[np.ndarray, np.ndarray]:
+    """(T,) stuck-actuator term of each row of `acts` (T, A) and (T,) the action it names (-1
+    where the term is 0): over the channels with a finite healthy `spread`, the largest
+    log(spread / (STUCK x std of the `win` actions ending at the row)), clipped to
+    [0, log(1000 / STUCK)]; 0 until a window is full."""
+    out, which = np.zeros(len(acts), np.float32), np.full(len(acts), -1, np.int64)
+    on = np.flatnonzero(np.isfinite(spread))
+    if len(acts) < win or not on.size:
+        return out, which
     std = sliding_window_view(np.asarray(acts, np.float64), win, axis=0).std(-1)[:, on]
-    ratio = spread[on] / np.maximum(STUCK * std, spread[on] / 1000)
-    out[win - 1 :] = np.maximum(np.log(ratio), 0.0).max(1)
-    return out
+    ratio = np.log(spread[on] / np.maximum(STUCK * std, spread[on] / 1000))
+    out[win - 1 :] = np.maximum(ratio.max(1), 0.0)
+    which[win - 1 :] = np.where(ratio.max(1) > 0, on[ratio.argmax(1)], -1)
+    return out, which
 
 
 def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:

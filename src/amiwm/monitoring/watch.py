@@ -96,6 +96,10 @@ class Watch:
         if threshold is not None:
             self.monitor.threshold, self.basis = threshold, "given"
         self.channels = self.model.config.channels or self.stream.channels
+        acts = self.model.config.action_names or [
+            f"action{j + 1}" for j in range(self.model.config.action_dim)
+        ]
+        self.names = [*self.channels, *acts]  # monitor indices: sensors, then actions
 
     @property
     def threshold(self) -> float:
@@ -109,6 +113,6 @@ class Watch:
                 if isinstance(r, BadRow):
                     yield Scored(None, nan, nan, nan, nan, False, "", [], bad=r)
                     continue
-                suspect = self.channels[c] if alarm and c >= 0 else ""
-                names = [self.channels[j] for j in top if j >= 0] if alarm else []
+                suspect = self.names[c] if alarm and c >= 0 else ""
+                names = [self.names[j] for j in top if j >= 0] if alarm else []
                 yield Scored(r.group, r.time, s, res, score, bool(alarm), suspect, names, r.sensors)

@@ -251,7 +251,7 @@ def main() -> None:
                 f"first alarm: {first}"
             )
     print(f"{time.time() - t0:.1f} s; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cpus (shared with other jobs)")  # fmt: skip
+          f"{os.cpu_count()} cpus")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tep.json").write_text(
         json.dumps({"results": evaluated, "diagnosis": diag, "warm": warm}, indent=1, default=str)

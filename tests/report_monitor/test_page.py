@@ -89,6 +89,19 @@ def test_page_data_is_downsampled_but_alarms_are_exact(tmp_path) -> None:
     assert all(e["top"] == [2, 0, 4] and e["peak"] > 5 for e in a["alarms"] + b["alarms"])
 
 
+def test_a_stuck_actuator_is_named_in_the_alarm_but_has_no_trace(tmp_path) -> None:
+    p = MonitorPage(tmp_path / "run.html", CHANNELS, 2.0, title="t", basis="given")
+    for r in rows("A", 40, [(10, 20)]):
+        if r.alarm:
+            r = Scored(r.group, r.time, r.surprise, r.residual, r.score, True, "XMV4",
+                       ["XMV4", "XMEAS3", "XMEAS1"], r.sensors)  # fmt: skip
+        p.add(r)
+    p.write("finished")
+    (alarm,) = embedded(tmp_path / "run.html")["groups"][0]["alarms"]
+    assert alarm["top"] == [2, 0]  # the sensors, for the traces
+    assert alarm["names"][0].startswith("XMV4 (") and alarm["names"][1].startswith("XMEAS3 (")
+
+
 def test_page_fetches_nothing_and_refreshes_only_while_running(tmp_path) -> None:
     p = page(tmp_path, "running", refresh_s=3)
     text = p.path.read_text()

@@ -52,7 +52,11 @@ class _Group:
         self.alarms: list[dict[str, Any]] = []
         self.open = False
 
-    def add(self, t: float, score: float, x: np.ndarray, alarm: bool, top: list[int]) -> None:
+    def add(
+        self, t: float, score: float, x: np.ndarray, alarm: bool, top: list[int], names: list[str]
+    ) -> None:
+        """One row; `top`: the sensor indices named at it, `names`: every name (a stuck
+        actuator's too, which has no trace)."""
         if self.n == len(self.t):
             self.t = np.concatenate([self.t, np.empty_like(self.t)])
             self.score = np.concatenate([self.score, np.empty_like(self.score)])
@@ -64,13 +68,21 @@ class _Group:
             return
         if not self.open:
             self.alarms.append(
-                {"start": t, "end": t, "rows": 0, "peak": score, "at": t, "top": top}
+                {
+                    "start": t,
+                    "end": t,
+                    "rows": 0,
+                    "peak": score,
+                    "at": t,
+                    "top": top,
+                    "names": names,
+                }
             )
             self.open = True
         a = self.alarms[-1]
         a["end"], a["rows"] = t, a["rows"] + 1
         if score > a["peak"]:
-            a.update(peak=score, at=t, top=top)
+            a.update(peak=score, at=t, top=top, names=names)
 
     def suspects(self, most: int = 3) -> list[int]:
         """The channels named most (weighted by alarm rows), for the default trace selection."""
@@ -167,7 +179,8 @@ class MonitorPage:
             g = self.groups.get(r.group)
             if g is None:
                 g = self.groups[r.group] = _Group(str(r.group), len(self.channels))
-            g.add(float(r.time), float(r.score), r.sensors, bool(r.alarm), top)
+            g.add(float(r.time), float(r.score), r.sensors, bool(r.alarm), top,
+                  [describe(c) for c in names])  # fmt: skip
 
     def start(self) -> None:
         """Write the running page now, then again every `refresh_s` seconds with new rows."""

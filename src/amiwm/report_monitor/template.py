@@ -172,7 +172,7 @@ function draw() {
     const end = !a.open ? fmt(a.end)
       : D.status === "running" ? "ongoing" : fmt(a.end) + " (end of data)";
     [String(i + 1), fmt(a.start), end, String(a.rows), fmt(a.peak), fmt(a.at),
-      a.top.map((c) => D.labels[c]).join(", ")].forEach((s) => tr.appendChild(el("td", s)));
+      a.names.join(", ")].forEach((s) => tr.appendChild(el("td", s)));
     tr.addEventListener("click", () => {
       if (a.top.length) { state.channels = a.top.slice(); writeHash(); draw(); }
     });

@@ -230,7 +230,7 @@ def main() -> None:
     if not args.baselines_only:
         for rate in RATES:
             thr = evaluated["amiwm"][rate]["threshold"]
-            names = [*model.config.channels, *model.config.action_names]
+            names = [*model.config.channels, *model.config.action_labels]
             diag[f"amiwm {rate}"] = diagnosis(tops, scores, thr, warm, names)
     print(f"scored from sample {warm + 1} of every run")
     for rate in RATES:

@@ -62,6 +62,11 @@ class ModelConfig:
     state_std: list[float] = field(default_factory=list)
 
     @property
+    def action_labels(self) -> list[str]:
+        """The action names, or a0, a1, ... where the data named none."""
+        return list(self.action_names or [f"a{i}" for i in range(self.action_dim)])
+
+    @property
     def rows_per_obs(self) -> int:
         """Rows of sensor history in one observation (temporal encoder); 1 otherwise."""
         return (

@@ -214,7 +214,7 @@ class Forecaster:
         cfg = self.model.config
         if not (cfg.action_conditioning and cfg.action_dim > 0):
             return []
-        return list(cfg.action_names or [f"a{i}" for i in range(cfg.action_dim)])
+        return cfg.action_labels
 
     def read(self, spec: str) -> Any:
         from amiwm.data.formats import read_sensors

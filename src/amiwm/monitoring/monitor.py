@@ -75,7 +75,7 @@ class Readout:
     median standard deviation over healthy windows of `history + 1` rows, kept only for channels
     that never hold still in healthy data (NaN for the others, such as piecewise-constant
     setpoints); a window whose spread falls below 1/STUCK of it (a valve fixed in place) scores
-    log(spread / (STUCK x window std)), at most log(1000 / STUCK), times STUCK_GAIN."""
+    the flat-line term against spread / STUCK, times STUCK_GAIN."""
 
     weights: np.ndarray  # (latent_dim + 1, channels)
     scale: np.ndarray  # (channels,) healthy residual std
@@ -164,6 +164,7 @@ class Monitor:
         drift_arg = np.full(n, -1, np.int64)
         stuck = np.zeros(n, np.float32)
         stuck_arg = np.full(n, -1, np.int64)
+        spread = None if self.readout is None else self.readout.action_spread
         if self.readout is not None:
             order = np.concatenate([idx for _, idx, _ in parts])
             r = self._residuals(x[order], z_all)
@@ -195,7 +196,6 @@ class Monitor:
             offset += len(idx)
             zs = np.concatenate([tail.latents, z])
             acts = np.concatenate([tail.actions, a[idx]])
-            spread = None if self.readout is None else self.readout.action_spread
             if actions is not None and spread is not None:
                 term, which = stuck_term(acts, spread, self.history + 1)
                 stuck[idx], stuck_arg[idx] = term[-len(idx) :], which[-len(idx) :]
@@ -409,17 +409,16 @@ def action_spread(actions: Sequence[np.ndarray | None], win: int) -> np.ndarray 
 
 def stuck_term(acts: np.ndarray, spread: np.ndarray, win: int) -> tuple[np.ndarray, np.ndarray]:
     """(T,) stuck-actuator term of each row of `acts` (T, A) and (T,) the action it names (-1
-    where the term is 0): over the channels with a finite healthy `spread`, the largest
-    log(spread / (STUCK x std of the `win` actions ending at the row)), clipped to
-    [0, log(1000 / STUCK)]; 0 until a window is full."""
+    where the term is 0): the largest `flatness` of the `win` actions ending at the row against
+    spread / STUCK, over the channels with a finite healthy `spread`; 0 until a window is full."""
     out, which = np.zeros(len(acts), np.float32), np.full(len(acts), -1, np.int64)
     on = np.flatnonzero(np.isfinite(spread))
     if len(acts) < win or not on.size:
         return out, which
-    std = sliding_window_view(np.asarray(acts, np.float64), win, axis=0).std(-1)[:, on]
-    ratio = np.log(spread[on] / np.maximum(STUCK * std, spread[on] / 1000))
-    out[win - 1 :] = np.maximum(ratio.max(1), 0.0)
-    which[win - 1 :] = np.where(ratio.max(1) > 0, on[ratio.argmax(1)], -1)
+    wins = sliding_window_view(np.asarray(acts, np.float64)[:, on], win, axis=0)
+    f = flatness(wins.transpose(0, 2, 1), spread[on] / STUCK)
+    out[win - 1 :] = f.max(1)
+    which[win - 1 :] = np.where(f.max(1) > 0, on[f.argmax(1)], -1)
     return out, which
 
 

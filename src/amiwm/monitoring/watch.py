@@ -96,10 +96,8 @@ class Watch:
         if threshold is not None:
             self.monitor.threshold, self.basis = threshold, "given"
         self.channels = self.model.config.channels or self.stream.channels
-        acts = self.model.config.action_names or [
-            f"action{j + 1}" for j in range(self.model.config.action_dim)
-        ]
-        self.names = [*self.channels, *acts]  # monitor indices: sensors, then actions
+        # the monitor's indices: sensors, then actions (a stuck actuator)
+        self.names = [*self.channels, *self.model.config.action_labels]
 
     @property
     def threshold(self) -> float:

@@ -123,6 +123,7 @@ class TrainConfig:
     ema_decay: float = 0.99
     window: int = 4  # frames per training window: teacher forcing on window-1 transitions
     rollout_weight: float = 1.0  # weight of the multi-step (autoregressive) rollout loss
+    idm_weight: float = 0.0  # weight of the inverse-dynamics term (amiwm.training.loss)
     steps: int = 1000
     epochs: float | None = None  # if set, overrides steps
     batch_size: int = 64
@@ -153,6 +154,8 @@ class TrainConfig:
                 raise AmiError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise AmiError(f"--lr must be positive, got {self.lr}")
+        if not self.idm_weight >= 0:
+            raise AmiError(f"train.idm_weight must be >= 0, got {self.idm_weight}")
         if self.epochs is not None and self.epochs <= 0:
             raise AmiError(f"--epochs must be positive, got {self.epochs}")
 

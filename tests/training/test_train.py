@@ -52,7 +52,8 @@ def test_resume_is_bit_identical(store, tmp_path, monkeypatch):
     import amiwm.training.loss as loss
 
     full = tmp_path / "full"
-    train(tiny(store, steps=6, regularizer="ema"), full, progress=False)
+    kw = {"regularizer": "ema", "idm_weight": 1.0}  # every training-only module resumes too
+    train(tiny(store, steps=6, **kw), full, progress=False)
     real, calls = loss.latent_prediction_loss, {"n": 0}
 
     def interrupted(model, *args, **kw):
@@ -64,20 +65,44 @@ def test_resume_is_bit_identical(store, tmp_path, monkeypatch):
     part = tmp_path / "part"
     monkeypatch.setattr(loss, "latent_prediction_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny(store, steps=6, regularizer="ema"), part, progress=False)
+        train(tiny(store, steps=6, **kw), part, progress=False)
     monkeypatch.setattr(loss, "latent_prediction_loss", real)
     assert json.loads((part / "checkpoint" / "state.json").read_text())["step"] == 4
-    train(tiny(store, steps=6, regularizer="ema"), part, resume=True, progress=False)
+    train(tiny(store, steps=6, **kw), part, resume=True, progress=False)
     a = load_file(full / "checkpoint" / "model.safetensors")
     b = load_file(part / "checkpoint" / "model.safetensors")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    for name in ("optimizer", "ema"):
+    for name in ("optimizer", "ema", "idm"):
         oa = load_file(full / "checkpoint" / f"{name}.safetensors")
         ob = load_file(part / "checkpoint" / f"{name}.safetensors")
         assert all(torch.equal(oa[k], ob[k]) for k in oa)
     steps = [json.loads(r)["step"] for r in (part / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_inverse_dynamics_term_reads_the_actions_back(store, tmp_path):
+    cfg = tiny(store, steps=40, lr=3e-3, log_every=1, idm_weight=1.0)
+    train(cfg, tmp_path / "idm", progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "idm" / "metrics.jsonl").read_text().splitlines()]
+    first = sum(r["idm"] for r in rows[:5]) / 5
+    last = sum(r["idm"] for r in rows[-5:]) / 5
+    assert last < first
+    assert (tmp_path / "idm" / "checkpoint" / "idm.safetensors").exists()
+    WorldModel.from_pretrained(tmp_path / "idm")  # the head is not part of the model
+    train(tiny(store, steps=2), tmp_path / "none", progress=False)
+    none = (tmp_path / "none" / "metrics.jsonl").read_text().splitlines()
+    assert all(json.loads(r)["idm"] == 0 for r in none)
+    assert not (tmp_path / "none" / "checkpoint" / "idm.safetensors").exists()
+
+
+def test_inverse_dynamics_needs_actions_and_a_sane_weight(store, tmp_path):
+    with pytest.raises(AmiError, match="idm_weight must be >= 0"):
+        train(tiny(store, idm_weight=-1.0), tmp_path / "neg", progress=False)
+    cfg = tiny(store, idm_weight=1.0)
+    cfg.model.action_conditioning = False
+    with pytest.raises(AmiError, match="needs actions"):
+        train(cfg, tmp_path / "blind", progress=False)
 
 
 def test_same_seed_same_weights_different_seed_differs(store, tmp_path):

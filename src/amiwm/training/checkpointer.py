@@ -1,5 +1,6 @@
-"""Checkpoints of a training run: weights, optimizer and EMA state, the step; written
-atomically and checksummed (amiwm.checkpoint), after the precise-BN step."""
+"""Checkpoints of a training run: weights, optimizer state, training-only modules (an EMA
+target encoder, an inverse-dynamics head), the step; written atomically and checksummed
+(amiwm.checkpoint), after the precise-BN step."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from amiwm.training.batches import Indexable, step_generator
 
 
 class Checkpointer:
-    """Saves and restores `model`, `optimizer` and an optional EMA `target` under
-    ``DIR/checkpoint``. Before saving, BatchNorm statistics are re-estimated (`precise_bn`) on
-    batches of `data` drawn from ``(seed, step)``; under torch.distributed every rank takes part
-    in that step and rank 0 (`lead`) writes."""
+    """Saves and restores `model`, `optimizer` and the training-only modules of `extras`
+    (name -> module, saved as ``NAME.safetensors``: "ema", "idm") under ``DIR/checkpoint``.
+    Before saving, BatchNorm statistics are re-estimated (`precise_bn`) on batches of `data`
+    drawn from ``(seed, step)``; under torch.distributed every rank takes part in that step
+    and rank 0 (`lead`) writes."""
 
     def __init__(
         self,
@@ -26,21 +28,22 @@ class Checkpointer:
         cfg: RunConfig,
         model: WorldModel,
         optimizer: torch.optim.Optimizer,
-        target: torch.nn.Module | None = None,
+        extras: dict[str, torch.nn.Module] | None = None,
         *,
         data: Indexable | None = None,
         shard: slice = slice(None),
         lead: bool = True,
     ) -> None:
         self.path = directory / "checkpoint"
-        self.cfg, self.model, self.optimizer, self.target = cfg, model, optimizer, target
+        self.cfg, self.model, self.optimizer = cfg, model, optimizer
+        self.extras = dict(extras or {})
         self.data, self.shard, self.lead = data, shard, lead
 
     def restore(self) -> None:
-        """Load weights, EMA weights and optimizer state of the saved checkpoint."""
+        """Load weights, training-only modules and optimizer state of the saved checkpoint."""
         self.model.load_state_dict(load_tensors(self.path / "model.safetensors"))
-        if self.target is not None:
-            self.target.load_state_dict(load_tensors(self.path / "ema.safetensors"))
+        for name, module in self.extras.items():
+            module.load_state_dict(load_tensors(self.path / f"{name}.safetensors"))
         tensors = load_tensors(self.path / "optimizer.safetensors")
         groups = read_json(self.path / "state.json")["param_groups"]
         state: dict[int, dict[str, torch.Tensor]] = {}
@@ -58,8 +61,8 @@ class Checkpointer:
         sd = self.optimizer.state_dict()
         opt = {f"{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
         tensors = {"optimizer": _cpu(opt)}
-        if self.target is not None:
-            tensors["ema"] = _cpu(self.target.state_dict())
+        for name, module in self.extras.items():
+            tensors[name] = _cpu(module.state_dict())
         d = self.cfg.to_dict()
         save_checkpoint(
             self.path,

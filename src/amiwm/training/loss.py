@@ -1,4 +1,5 @@
-"""The latent-state-prediction loss: teacher forcing + multi-step rollout + anti-collapse."""
+"""The latent-state-prediction loss: teacher forcing + multi-step rollout + anti-collapse,
+and optionally inverse dynamics (the action read back from consecutive latents)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from amiwm.config import TrainConfig
+from amiwm.errors import AmiError
 from amiwm.models.regularizers import SIGReg, VICReg
 from amiwm.models.world_model import WorldModel
 from amiwm.nn import global_std
@@ -20,6 +22,34 @@ def build_regularizer(cfg: TrainConfig) -> nn.Module | None:
     return None  # "ema": the target encoder is a moving average, no batch regularizer
 
 
+class InverseDynamics(nn.Module):
+    """Training-only head: consecutive latents (z_t, z_{t+1}) -> the normalised action a_t.
+
+    Its loss makes the encoder keep what the actions change (a reacher's arm, a pusher's
+    agent), which a batch-wide anti-collapse term alone lets the latent drop when other
+    features (a target ball that differs between episodes) already spread it (PLDM uses such
+    a term)."""
+
+    def __init__(self, latent_dim: int, action_dim: int, width: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 * latent_dim, width), nn.GELU(), nn.Linear(width, max(action_dim, 1))
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, W, D) -> the W - 1 actions between them (B, W - 1, A)."""
+        return self.net(torch.cat([z[:, :-1], z[:, 1:]], dim=-1))
+
+
+def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None:
+    """The inverse-dynamics head of a run with ``train.idm_weight > 0``, else None."""
+    if cfg.idm_weight <= 0:
+        return None
+    if not model.config.action_conditioning:
+        raise AmiError("train.idm_weight > 0 needs actions: --action-conditioning true")
+    return InverseDynamics(model.config.latent_dim, model.config.action_dim)
+
+
 def latent_prediction_loss(
     model: WorldModel,
     batch: dict[str, torch.Tensor],
@@ -27,6 +57,7 @@ def latent_prediction_loss(
     regularizer: nn.Module | None,
     target_encoder: nn.Module | None = None,
     generator: torch.Generator | None = None,
+    inverse: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """Loss terms for a batch of windows: obs (B, W, ...) or, with a frozen encoder, their
     latents (B, W, D) under "latents"; actions (B, W - 1, A) in raw units; for a model that
@@ -34,7 +65,8 @@ def latent_prediction_loss(
 
     pred: teacher-forced next-latent MSE over the W - 1 transitions; rollout: MSE of the
     autoregressive rollout from the first latent over the same transitions; reg: the
-    anti-collapse term on the latents of the batch.
+    anti-collapse term on the latents of the batch; idm: MSE of the normalised actions read
+    back by the `inverse` head (zero without one).
     """
     given = batch.get("latents")
     obs = batch["obs"] if given is None else given
@@ -56,14 +88,19 @@ def latent_prediction_loss(
             target = z
         pred = model._predict(z[:, :-1], a)
         roll = model._rollout(z[:, :1], a) if cfg.rollout_weight > 0 else None
+        guess = inverse(z) if inverse is not None else None
     z, target, pred = z.float(), target.float(), pred.float()
     terms = {"pred": F.mse_loss(pred, target[:, 1:])}
     terms["rollout"] = (
         F.mse_loss(roll.float(), target[:, 1:]) if roll is not None else pred.new_zeros(())
     )
     terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
+    terms["idm"] = F.mse_loss(guess.float(), a) if guess is not None else z.new_zeros(())
     terms["loss"] = (
-        terms["pred"] + cfg.rollout_weight * terms["rollout"] + cfg.reg_scale * terms["reg"]
+        terms["pred"]
+        + cfg.rollout_weight * terms["rollout"]
+        + cfg.reg_scale * terms["reg"]
+        + cfg.idm_weight * terms["idm"]
     )
     flat = z.detach().reshape(-1, z.shape[-1])
     # like BatchNorm: global statistics in training mode, where every rank runs the same step
@@ -80,14 +117,22 @@ class WorldModelLoss(nn.Module):
         cfg: TrainConfig,
         regularizer: nn.Module | None,
         target_encoder: nn.Module | None = None,
+        inverse: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.model, self.cfg = model, cfg
         self.regularizer, self.target_encoder = regularizer, target_encoder
+        self.inverse = inverse
 
     def forward(
         self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         return latent_prediction_loss(
-            self.model, batch, self.cfg, self.regularizer, self.target_encoder, generator
+            self.model,
+            batch,
+            self.cfg,
+            self.regularizer,
+            self.target_encoder,
+            generator,
+            self.inverse,
         )

@@ -32,11 +32,16 @@ from amiwm.training import distributed
 from amiwm.training.batches import Batch, step_generator, window_draw
 from amiwm.training.checkpointer import Checkpointer
 from amiwm.training.loop import Loop, run_loop
-from amiwm.training.loss import WorldModelLoss, build_regularizer, latent_prediction_loss
+from amiwm.training.loss import (
+    WorldModelLoss,
+    build_inverse,
+    build_regularizer,
+    latent_prediction_loss,
+)
 from amiwm.training.metrics import MetricsSink
 from amiwm.training.precision import bf16_note
 
-LOGGED = ("loss", "pred", "rollout", "reg", "latent_std")
+LOGGED = ("loss", "pred", "rollout", "reg", "idm", "latent_std")
 
 
 @dataclass
@@ -214,9 +219,12 @@ def _train(
     torch.manual_seed(tc.seed)
     model = WorldModel(cfg.model)
     target = copy.deepcopy(model.encoder).requires_grad_(False) if tc.regularizer == "ema" else None
-    loss = WorldModelLoss(model, tc, build_regularizer(tc), target).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    saver = Checkpointer(out, cfg, model, opt, target, data=data, shard=shard, lead=lead)
+    inverse = build_inverse(model, tc)
+    loss = WorldModelLoss(model, tc, build_regularizer(tc), target, inverse).to(dev)
+    params = list(model.parameters()) + (list(inverse.parameters()) if inverse else [])
+    opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    extras = {k: m for k, m in (("ema", target), ("idm", inverse)) if m is not None}
+    saver = Checkpointer(out, cfg, model, opt, extras, data=data, shard=shard, lead=lead)
     if start > 0:
         saver.restore()
     # every rank computes identical buffers (global BatchNorm statistics): no per-step sync
@@ -244,7 +252,7 @@ def _train(
 
     loop = Loop(
         step_loss=lambda batch, g: step_loss(_to(batch, dev), g),
-        params=list(model.parameters()),
+        params=params,
         optimizer=opt,
         draw=window_draw(data, tc.batch_size, tc.seed, shard),
         total=total,

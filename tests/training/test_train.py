@@ -99,6 +99,8 @@ def test_inverse_dynamics_term_reads_the_actions_back(store, tmp_path):
 def test_inverse_dynamics_needs_actions_and_a_sane_weight(store, tmp_path):
     with pytest.raises(AmiError, match="idm_weight must be >= 0"):
         train(tiny(store, idm_weight=-1.0), tmp_path / "neg", progress=False)
+    with pytest.raises(AmiError, match="window >= 3"):
+        train(tiny(store, idm_weight=1.0, window=2), tmp_path / "short", progress=False)
     cfg = tiny(store, idm_weight=1.0)
     cfg.model.action_conditioning = False
     with pytest.raises(AmiError, match="needs actions"):

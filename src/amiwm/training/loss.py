@@ -23,7 +23,9 @@ def build_regularizer(cfg: TrainConfig) -> nn.Module | None:
 
 
 class InverseDynamics(nn.Module):
-    """Training-only head: consecutive latents (z_t, z_{t+1}) -> the normalised action a_t.
+    """Training-only head: three consecutive latents (z_{t-1}, z_t, z_{t+1}) -> the
+    normalised action a_t (the first two give the motion the action then changes: measured on
+    reacher, two latents read back nothing of random torques).
 
     Its loss makes the encoder keep what the actions change (a reacher's arm, a pusher's
     agent), which a batch-wide anti-collapse term alone lets the latent drop when other
@@ -33,12 +35,12 @@ class InverseDynamics(nn.Module):
     def __init__(self, latent_dim: int, action_dim: int, width: int = 256) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(2 * latent_dim, width), nn.GELU(), nn.Linear(width, max(action_dim, 1))
+            nn.Linear(3 * latent_dim, width), nn.GELU(), nn.Linear(width, max(action_dim, 1))
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, W, D) -> the W - 1 actions between them (B, W - 1, A)."""
-        return self.net(torch.cat([z[:, :-1], z[:, 1:]], dim=-1))
+        """(B, W, D) -> the actions a_1..a_{W-2} (B, W - 2, A)."""
+        return self.net(torch.cat([z[:, :-2], z[:, 1:-1], z[:, 2:]], dim=-1))
 
 
 def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None:
@@ -47,6 +49,8 @@ def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None
         return None
     if not model.config.action_conditioning:
         raise AmiError("train.idm_weight > 0 needs actions: --action-conditioning true")
+    if cfg.window < 3:
+        raise AmiError("train.idm_weight > 0 needs train.window >= 3 (three latents per action)")
     return InverseDynamics(model.config.latent_dim, model.config.action_dim)
 
 
@@ -66,7 +70,7 @@ def latent_prediction_loss(
     pred: teacher-forced next-latent MSE over the W - 1 transitions; rollout: MSE of the
     autoregressive rollout from the first latent over the same transitions; reg: the
     anti-collapse term on the latents of the batch; idm: MSE of the normalised actions read
-    back by the `inverse` head (zero without one).
+    back by the `inverse` head from the latents around them (zero without one).
     """
     given = batch.get("latents")
     obs = batch["obs"] if given is None else given
@@ -95,7 +99,7 @@ def latent_prediction_loss(
         F.mse_loss(roll.float(), target[:, 1:]) if roll is not None else pred.new_zeros(())
     )
     terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
-    terms["idm"] = F.mse_loss(guess.float(), a) if guess is not None else z.new_zeros(())
+    terms["idm"] = F.mse_loss(guess.float(), a[:, 1:]) if guess is not None else z.new_zeros(())
     terms["loss"] = (
         terms["pred"]
         + cfg.rollout_weight * terms["rollout"]

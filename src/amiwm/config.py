@@ -156,6 +156,8 @@ class TrainConfig:
             raise AmiError(f"--lr must be positive, got {self.lr}")
         if not self.idm_weight >= 0:
             raise AmiError(f"train.idm_weight must be >= 0, got {self.idm_weight}")
+        if self.idm_weight > 0 and self.window < 3:
+            raise AmiError("train.idm_weight > 0 needs train.window >= 3 (3 latents per action)")
         if self.epochs is not None and self.epochs <= 0:
             raise AmiError(f"--epochs must be positive, got {self.epochs}")
 
@@ -232,6 +234,8 @@ class RunConfig:
         self.model.validate()
         self.train.validate()
         self.data.validate()
+        if self.train.idm_weight > 0 and not self.model.action_conditioning:
+            raise AmiError("train.idm_weight > 0 needs actions: --action-conditioning true")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -105,6 +105,7 @@ def test_inverse_dynamics_needs_actions_and_a_sane_weight(store, tmp_path):
     cfg.model.action_conditioning = False
     with pytest.raises(AmiError, match="needs actions"):
         train(cfg, tmp_path / "blind", progress=False)
+    assert not any((tmp_path / n).exists() for n in ("neg", "short", "blind"))  # nothing written
 
 
 def test_same_seed_same_weights_different_seed_differs(store, tmp_path):

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from amiwm.config import TrainConfig
-from amiwm.errors import AmiError
 from amiwm.models.regularizers import SIGReg, VICReg
 from amiwm.models.world_model import WorldModel
 from amiwm.nn import global_std
@@ -44,13 +43,10 @@ class InverseDynamics(nn.Module):
 
 
 def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None:
-    """The inverse-dynamics head of a run with ``train.idm_weight > 0``, else None."""
+    """The inverse-dynamics head of a run with ``train.idm_weight > 0`` (RunConfig.validate
+    checked it can have one), else None."""
     if cfg.idm_weight <= 0:
         return None
-    if not model.config.action_conditioning:
-        raise AmiError("train.idm_weight > 0 needs actions: --action-conditioning true")
-    if cfg.window < 3:
-        raise AmiError("train.idm_weight > 0 needs train.window >= 3 (three latents per action)")
     return InverseDynamics(model.config.latent_dim, model.config.action_dim)
 
 

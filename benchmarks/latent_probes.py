@@ -53,6 +53,21 @@ def pixel_landscape(store: Path, episodes: list[int], env: str) -> dict[str, flo
     }
 
 
+def knn_r2(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, k: int = 5
+) -> float:
+    """Held-out R^2 of a k-nearest-neighbour read-out (mean target of the k nearest training
+    rows): what a distance in this space keeps, without the linear probe's shape assumption."""
+    x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)
+    sq = (x_train**2).sum(1)
+    pred = np.empty((len(x_test), y_train.shape[1]))
+    for i in range(0, len(x_test), 256):
+        d = sq[None] - 2 * x_test[i : i + 256] @ x_train.T
+        near = np.argpartition(d, k, axis=1)[:, :k]
+        pred[i : i + 256] = y_train[near].mean(1)
+    return float(1 - ((y_test - pred) ** 2).sum() / ((y_test - y_test.mean(0)) ** 2).sum())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, required=True, help="a trained model (run dir)")
@@ -73,6 +88,14 @@ def main() -> None:
 
         print("probe joints (cos, sin) R^2", linear_probe_r2(zt, joints(st), zh, joints(sh)))
         print("probe target ball (x, y) R^2", linear_probe_r2(zt, st[:, 4:6], zh, sh[:, 4:6]))
+        print("5-NN joints (cos, sin) R^2, latents", knn_r2(zt, joints(st), zh, joints(sh)))
+        with EpisodeStore(run.training_data) as s:
+            px = [
+                np.concatenate([s.episode(e)["observations"] for e in eps])
+                for eps in (train[:100], held)
+            ]
+        px = [x.reshape(len(x), -1) for x in px]
+        print("5-NN joints (cos, sin) R^2, pixels", knn_r2(px[0], joints(st), px[1], joints(sh)))
 
 
 if __name__ == "__main__":

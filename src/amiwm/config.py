@@ -124,6 +124,8 @@ class TrainConfig:
     window: int = 4  # frames per training window: teacher forcing on window-1 transitions
     rollout_weight: float = 1.0  # weight of the multi-step (autoregressive) rollout loss
     idm_weight: float = 0.0  # weight of the inverse-dynamics term (amiwm.training.loss)
+    motion_weight: float = 0.0  # weight of the within-window variance term (same module)
+    motion_std: float = 0.5  # each latent dimension's std within a window that it asks for
     steps: int = 1000
     epochs: float | None = None  # if set, overrides steps
     batch_size: int = 64
@@ -158,6 +160,9 @@ class TrainConfig:
             raise AmiError(f"train.idm_weight must be >= 0, got {self.idm_weight}")
         if self.idm_weight > 0 and self.window < 3:
             raise AmiError("train.idm_weight > 0 needs train.window >= 3 (3 latents per action)")
+        for name in ("motion_weight", "motion_std"):
+            if not getattr(self, name) >= 0:
+                raise AmiError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.epochs is not None and self.epochs <= 0:
             raise AmiError(f"--epochs must be positive, got {self.epochs}")
 

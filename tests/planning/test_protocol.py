@@ -154,3 +154,40 @@ def test_protocol_in_action_blocks(rooms):
     assert (rooms / "ep.gif").stat().st_size > 0
     with pytest.raises(AmiError, match="not a whole number of the store's action blocks of 2"):
         evaluate_protocol(None, store, [4, 5], offset=5, budget=8, pairs=2)
+
+
+def test_a_proprio_model_sees_views_and_goals_with_their_state(rooms):
+    """An agent whose model takes the robot state gets {"pixels", "state"} for its view (the
+    state as the store records it, so replaying the recording meets the recorded states) and
+    for the goal (the goal's recorded state)."""
+    from types import SimpleNamespace
+
+    from amiwm.data.store import EpisodeStore
+
+    pairs = goal_pairs(rooms / "d.h5", [4, 5], offset=6, count=4, seed=0)
+    seen = []
+
+    class StateReplay(Replay):
+        model = SimpleNamespace(config=SimpleNamespace(proprio=True))
+
+        def act(self, obs, goal):
+            p = self.pairs[self.i]
+            with EpisodeStore(self.store) as s:
+                ep = s.episode(p.episode)
+            np.testing.assert_array_equal(goal["pixels"], p.goal_frame)
+            np.testing.assert_allclose(goal["state"], p.goal_state)
+            np.testing.assert_allclose(obs["state"], ep["states"][p.step + self.t], atol=1e-4)
+            np.testing.assert_array_equal(obs["pixels"], ep["observations"][p.step + self.t])
+            seen.append(self.t)
+            return super().act(obs, goal)
+
+    r = evaluate_protocol(
+        StateReplay(rooms / "d.h5", pairs),
+        rooms / "d.h5",
+        [4, 5],
+        offset=6,
+        budget=6,
+        pairs=4,
+        floors=False,
+    )
+    assert r["success_rate"] == 1.0 and seen

@@ -108,6 +108,25 @@ def test_inverse_dynamics_needs_actions_and_a_sane_weight(store, tmp_path):
     assert not any((tmp_path / n).exists() for n in ("neg", "short", "blind"))  # nothing written
 
 
+def test_within_window_hinge_counts_only_what_moves_inside_a_window():
+    from amiwm.training.loss import within_window_hinge
+
+    static = torch.randn(32, 1, 8).expand(32, 4, 8)  # differs between windows, never inside
+    assert within_window_hinge(static, 0.5) == pytest.approx(0.5, abs=0.01)
+    moving = torch.randn(32, 4, 8)
+    assert within_window_hinge(moving, 0.5) == 0
+
+
+def test_within_window_term_is_logged_and_lowered(store, tmp_path):
+    cfg = tiny(store, steps=30, lr=3e-3, log_every=1, motion_weight=1.0, motion_std=2.0)
+    train(cfg, tmp_path / "m", progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["motion"] for r in rows[-5:]) < sum(r["motion"] for r in rows[:5])
+    with pytest.raises(AmiError, match="motion_weight must be >= 0"):
+        train(tiny(store, motion_weight=float("nan")), tmp_path / "nan", progress=False)
+    assert not (tmp_path / "nan").exists()
+
+
 def test_same_seed_same_weights_different_seed_differs(store, tmp_path):
     train(tiny(store, steps=3), tmp_path / "a", progress=False)
     train(tiny(store, steps=3), tmp_path / "b", progress=False)

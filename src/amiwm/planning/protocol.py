@@ -160,6 +160,10 @@ class GoalTask:
         """The agent's view: the frame as the store records it."""
         return self._recorder(obs, info).frame(obs)
 
+    def state(self, obs: Any, info: dict) -> np.ndarray:
+        """The env's state as the store records it (what a ``--proprio`` model also takes)."""
+        return self._recorder(obs, info).state(obs, info)
+
     def reset(self, pair: GoalPair, seed: int) -> tuple[Any, dict]:
         if self.mode == "state":
             options = {"state": pair.start_state, "goal_state": pair.goal_state}
@@ -175,7 +179,7 @@ class GoalTask:
         obs, info = self.env.reset(seed=self.reset_seed + pair.episode)
         for a in pair.actions:
             obs, *_, info = self.env.step(a)
-        got = self._recorder(obs, info).state(obs, info)
+        got = self.state(obs, info)
         if got is None or not np.allclose(got, pair.start_state, atol=1e-4):
             raise AmiError(
                 f"replaying episode {pair.episode} of {self.env_name!r} does not reproduce its "
@@ -188,7 +192,7 @@ class GoalTask:
             if "is_success" not in info:
                 raise AmiError(f"{self.env_name!r} reports no info['is_success'] for its goal")
             return bool(info["is_success"])
-        state = self._recorder(obs, info).state(obs, info)
+        state = self.state(obs, info)
         return bool((np.abs(state - pair.goal_state) <= self.tolerance).all())
 
     def close(self) -> None:
@@ -211,6 +215,13 @@ class ZeroAgent:
         return Decision(self.action)
 
 
+def _takes_state(agent: Agent) -> bool:
+    """Whether the agent's world model was trained with the robot state (``--proprio``): it
+    then sees each view and the goal as ``{"pixels", "state"}``, the state as recorded."""
+    config = getattr(getattr(agent, "model", None), "config", None)
+    return bool(getattr(config, "proprio", False))
+
+
 def _run(
     task: GoalTask,
     agent: Agent,
@@ -228,8 +239,13 @@ def _run(
         frames.append(task.frame(obs, info))
     if task.success(obs, info, pair):
         return True, 0
+    with_state = _takes_state(agent)
+    goal = {"pixels": pair.goal_frame, "state": pair.goal_state} if with_state else pair.goal_frame
     for t in range(1, budget + 1):
-        decision = agent.act(task.frame(obs, info), pair.goal_frame)
+        view = task.frame(obs, info)
+        if with_state:
+            view = {"pixels": view, "state": task.state(obs, info)}
+        decision = agent.act(view, goal)
         if decision.plan_ms is not None:
             ms.append(decision.plan_ms)
         obs, _, terminated, truncated, info = task.env.step(decision.vector)

@@ -1,5 +1,6 @@
 """The latent-state-prediction loss: teacher forcing + multi-step rollout + anti-collapse,
-and optionally inverse dynamics (the action read back from consecutive latents)."""
+and optionally inverse dynamics (the action read back from consecutive latents) and a
+within-window variance term (the latent has to move when the frames do)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,19 @@ def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None
     return InverseDynamics(model.config.latent_dim, model.config.action_dim)
 
 
+def within_window_hinge(z: torch.Tensor, target: float) -> torch.Tensor:
+    """Hinge on each dimension's std within windows (B, W, D): deviations from each window's
+    own mean, pooled over the batch, asked to reach `target`.
+
+    A batch-wide anti-collapse term is met by features that differ between episodes but never
+    within one (reacher's target ball); this one can only be met by what changes inside a
+    window, which in a deterministic render is what the actions and the dynamics moved."""
+    dev = z - z.mean(1, keepdim=True)
+    n = dev.shape[0] * (dev.shape[1] - 1)
+    std = torch.sqrt(dev.square().sum((0, 1)) / max(n, 1) + 1e-4)
+    return torch.relu(target - std).mean()
+
+
 def latent_prediction_loss(
     model: WorldModel,
     batch: dict[str, torch.Tensor],
@@ -66,7 +80,8 @@ def latent_prediction_loss(
     pred: teacher-forced next-latent MSE over the W - 1 transitions; rollout: MSE of the
     autoregressive rollout from the first latent over the same transitions; reg: the
     anti-collapse term on the latents of the batch; idm: MSE of the normalised actions read
-    back by the `inverse` head from the latents around them (zero without one).
+    back by the `inverse` head from the latents around them (zero without one); motion: the
+    within-window hinge (`within_window_hinge`, zero unless ``cfg.motion_weight > 0``).
     """
     given = batch.get("latents")
     obs = batch["obs"] if given is None else given
@@ -96,11 +111,15 @@ def latent_prediction_loss(
     )
     terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
     terms["idm"] = F.mse_loss(guess.float(), a[:, 1:]) if guess is not None else z.new_zeros(())
+    terms["motion"] = (
+        within_window_hinge(z, cfg.motion_std) if cfg.motion_weight > 0 else z.new_zeros(())
+    )
     terms["loss"] = (
         terms["pred"]
         + cfg.rollout_weight * terms["rollout"]
         + cfg.reg_scale * terms["reg"]
         + cfg.idm_weight * terms["idm"]
+        + cfg.motion_weight * terms["motion"]
     )
     flat = z.detach().reshape(-1, z.shape[-1])
     # like BatchNorm: global statistics in training mode, where every rank runs the same step

@@ -41,7 +41,7 @@ from amiwm.training.loss import (
 from amiwm.training.metrics import MetricsSink
 from amiwm.training.precision import bf16_note
 
-LOGGED = ("loss", "pred", "rollout", "reg", "idm", "latent_std")
+LOGGED = ("loss", "pred", "rollout", "reg", "idm", "motion", "latent_std")
 
 
 @dataclass

@@ -23,19 +23,22 @@ from amiwm.errors import AmiError
 @dataclass(frozen=True)
 class Recipe:
     """How a demo collects and trains: episodes of ``steps`` model steps of ``block`` env
-    steps each, recorded by ``policy``."""
+    steps each, recorded by ``policy``; ``motion`` is the within-window variance term's weight
+    (``train.motion_weight``)."""
 
     policy: str
     episodes: int
     steps: int
     block: int
     minutes: float
+    motion: float = 0.0
 
 
 RECIPES = {
     "two-rooms": Recipe("drift", 400, 100, 1, 9.0),
-    "reacher": Recipe("random", 600, 40, 5, 40.0),  # random actions, as LeWM's reacher data
-    "pusht": Recipe("push", 600, 30, 5, 40.0),  # scripted pushes mixed with near-block targets
+    # random actions, as LeWM's reacher data; the motion term keeps the arm (README, issue #14)
+    "reacher": Recipe("random", 600, 40, 5, 40.0, motion=10.0),
+    "pusht": Recipe("push", 600, 30, 5, 40.0, motion=10.0),  # scripted pushes + near-block targets
 }
 
 
@@ -183,6 +186,7 @@ def _protocol_demo(
         timings["collect_s"] = time.perf_counter() - t
     cfg = RunConfig(dataset=str(data))
     cfg.train.seed = seed
+    cfg.train.motion_weight = recipe.motion
     cfg.train.steps = max(50, int(minutes * 60 * 4))  # the wall-clock budget cuts first
     t = time.perf_counter()
     result = None

@@ -312,6 +312,11 @@ def test_demo_end_to_end(tmp_path):
         assert (out / name).is_file(), name
     assert (out / "model" / "checkpoint" / "manifest.json").is_file()
     assert "episode.gif" in (out / "index.html").read_text()
+    steps = json.loads((out / "summary.json").read_text())["training"]["steps"]
+    again = cli("demo", "--out", "demo", "--eval-episodes", "1", "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # the model is reused, not retrained
+    training = json.loads((out / "summary.json").read_text())["training"]
+    assert training["steps"] == steps and steps > 0 and training["reused"]
 
 
 def test_demo_on_reacher_runs_the_protocol(tmp_path):

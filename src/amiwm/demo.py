@@ -42,6 +42,17 @@ RECIPES = {
 }
 
 
+def _training(result: Any, model_dir: Path) -> dict[str, Any]:
+    """Steps and frames/s of this demo's training, or, for a model an earlier run in the same
+    folder trained, of that run (its last logged step)."""
+    if result is not None:
+        return {"steps": result.step, "frames_per_s": result.frames_per_s}
+    metrics = model_dir / "metrics.jsonl"
+    rows = metrics.read_text().splitlines() if metrics.exists() else []
+    last = json.loads(rows[-1]) if rows else {}
+    return {"steps": last.get("step"), "frames_per_s": last.get("frames_per_s"), "reused": True}
+
+
 def _fresh_out(out: Path) -> Path:
     out = Path(out)
     model_dir = out / "model"
@@ -137,10 +148,7 @@ def _rooms_demo(
     summary = {
         "evidence": evidence,
         "planning": {"cem+graph": planned, "random": baseline, "plan_ms": agent.plan_ms},
-        "training": {
-            "steps": result.step if result else None,
-            "frames_per_s": result.frames_per_s if result else None,
-        },
+        "training": _training(result, model_dir),
         "timings": timings,
         "env": "two-rooms",
     }
@@ -225,10 +233,7 @@ def _protocol_demo(
         "evidence": evidence,
         "protocol": report,
         "planning": planning,
-        "training": {
-            "steps": result.step if result else None,
-            "frames_per_s": result.frames_per_s if result else None,
-        },
+        "training": _training(result, model_dir),
         "timings": timings,
     }
     write_report(out, summary, model_dir / "metrics.jsonl")

@@ -1,7 +1,8 @@
 """`ami-cli train --nproc 2` (torchrun + DDP, gloo on CPU) against one process: the same run.
 
 --batch-size is the global batch, so 2 processes x 4 windows must give the losses and weights
-of 1 process x 8 (to float rounding), through global BatchNorm, SIGReg and VICReg statistics;
+of 1 process x 8 (to float rounding), through global BatchNorm, SIGReg and VICReg statistics
+and the within-window variance term;
 a run stopped by its time limit and resumed on 2 processes is bit-identical to an
 uninterrupted one; errors are one line, not one per process.
 """
@@ -32,6 +33,7 @@ def config(tmp: Path, store: Path, regularizer: str) -> Path:
     m.latent_dim, m.encoder_width, m.predictor_dim, m.predictor_depth = 16, 8, 32, 1
     t.steps, t.batch_size, t.window, t.checkpoint_every, t.log_every = STEPS, 8, 3, 4, 1
     t.sigreg_projections, t.warmup_steps, t.regularizer = 32, 2, regularizer
+    t.motion_weight = 1.0 if regularizer == "vicreg" else 0.0  # its std pools ranks too
     path = tmp / f"{regularizer}.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     return path
@@ -98,7 +100,7 @@ def test_two_processes_train_like_one(runs, reg):
     one, two = rows(runs[reg]), rows(runs[f"{reg}2"])
     assert [r["step"] for r in two] == list(range(1, STEPS + 1))  # rank 0 logs, once per step
     for a, b in zip(one, two, strict=True):
-        for k in ("loss", "pred", "rollout", "reg", "latent_std"):
+        for k in ("loss", "pred", "rollout", "reg", "motion", "latent_std"):
             assert b[k] == pytest.approx(a[k], rel=1e-5, abs=1e-5), (a["step"], k)
     same_model(runs[reg], runs[f"{reg}2"])
     # the steps did move the weights: the comparison is not between two initialisations

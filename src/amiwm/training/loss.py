@@ -11,7 +11,7 @@ from torch import nn
 from amiwm.config import TrainConfig
 from amiwm.models.regularizers import SIGReg, VICReg
 from amiwm.models.world_model import WorldModel
-from amiwm.nn import global_std
+from amiwm.nn import global_count, global_std, global_sum
 
 
 def build_regularizer(cfg: TrainConfig) -> nn.Module | None:
@@ -51,16 +51,20 @@ def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None
     return InverseDynamics(model.config.latent_dim, model.config.action_dim)
 
 
-def within_window_hinge(z: torch.Tensor, target: float) -> torch.Tensor:
+def within_window_hinge(z: torch.Tensor, target: float, across_ranks: bool = True) -> torch.Tensor:
     """Hinge on each dimension's std within windows (B, W, D): deviations from each window's
     own mean, pooled over the batch, asked to reach `target`.
 
     A batch-wide anti-collapse term is met by features that differ between episodes but never
     within one (reacher's target ball); this one can only be met by what changes inside a
-    window, which in a deterministic render is what the actions and the dynamics moved."""
+    window, which in a deterministic render is what the actions and the dynamics moved.
+    With `across_ranks` under torch.distributed the std pools the global batch (every rank
+    must call it: training steps, not the lead's validation)."""
     dev = z - z.mean(1, keepdim=True)
-    n = dev.shape[0] * (dev.shape[1] - 1)
-    std = torch.sqrt(dev.square().sum((0, 1)) / max(n, 1) + 1e-4)
+    n, sq = dev.shape[0] * (dev.shape[1] - 1), dev.square().sum((0, 1))
+    if across_ranks:
+        n, sq = global_count(n, z.device), global_sum(sq)
+    std = torch.sqrt(sq / max(n, 1) + 1e-4)
     return torch.relu(target - std).mean()
 
 
@@ -112,7 +116,9 @@ def latent_prediction_loss(
     terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
     terms["idm"] = F.mse_loss(guess.float(), a[:, 1:]) if guess is not None else z.new_zeros(())
     terms["motion"] = (
-        within_window_hinge(z, cfg.motion_std) if cfg.motion_weight > 0 else z.new_zeros(())
+        within_window_hinge(z, cfg.motion_std, across_ranks=model.training)
+        if cfg.motion_weight > 0
+        else z.new_zeros(())
     )
     terms["loss"] = (
         terms["pred"]

@@ -44,13 +44,13 @@ RECIPES = {
 
 def _training(result: Any, model_dir: Path) -> dict[str, Any]:
     """Steps and frames/s of this demo's training, or, for a model an earlier run in the same
-    folder trained, of that run (its last logged step)."""
+    folder trained, that run's last logged step (its mean frames/s was not kept: None)."""
     if result is not None:
         return {"steps": result.step, "frames_per_s": result.frames_per_s}
     metrics = model_dir / "metrics.jsonl"
     rows = metrics.read_text().splitlines() if metrics.exists() else []
-    last = json.loads(rows[-1]) if rows else {}
-    return {"steps": last.get("step"), "frames_per_s": last.get("frames_per_s"), "reused": True}
+    step = json.loads(rows[-1]).get("step") if rows else None
+    return {"steps": step, "frames_per_s": None, "reused": True}
 
 
 def _fresh_out(out: Path) -> Path:

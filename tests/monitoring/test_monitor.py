@@ -185,6 +185,18 @@ def test_calibrate_hits_the_false_alarm_rate():
         alarm_threshold(np.full(10, np.nan), 0.01)
 
 
+def test_no_calibration_run_alarms_above_the_rate():
+    rng = np.random.default_rng(0)
+    runs = [rng.exponential(scale, size=400) for scale in (1.0, 1.0, 3.0)]  # one noisier run
+    thr = alarm_threshold(runs, 0.01)
+    assert max((r > thr).mean() for r in runs) <= 0.01
+    assert thr == pytest.approx(np.quantile(runs[2], 0.99))
+    assert alarm_threshold(runs, 0.01, per_run=False) < thr  # pooled: the noisy run alarms more
+    short = [rng.exponential(size=30) for _ in range(10)]  # under 1 / rate rows: joined,
+    parts = [np.concatenate(short[:4]), np.concatenate(short[4:])]  # the remainder to the last
+    assert alarm_threshold(short, 0.01) == pytest.approx(max(np.quantile(p, 0.99) for p in parts))
+
+
 def test_a_stuck_sensor_raises_the_alarm_and_is_named(fleet, tmp_path):
     src = (fleet["dir"] / "test.txt").read_text().splitlines()
     rows = [r.split() for r in src if r.split()[0] == "6"]

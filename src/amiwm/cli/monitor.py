@@ -154,7 +154,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument(
         "--html-refresh", type=float, default=5.0, help="seconds between page rewrites (running)"
     )
-    m.add_argument("--false-alarm-rate", type=float, default=0.01, help="on normal data")
+    m.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        default=0.01,
+        help="share of rows in alarm that no normal calibration run exceeds",
+    )
     m.add_argument("--threshold", type=float, help="alarm threshold instead of the calibrated one")
     m.add_argument("--calibrate", help="normal-operation data to calibrate the threshold on")
     m.add_argument("--smoothing", type=float, default=0.2, help="EWMA weight of a new row")

@@ -286,14 +286,15 @@ class Monitor:
         return (xn - (z @ w[:-1] + w[-1])) / self.readout.scale
 
     def calibrate(self, fit: Sequence[Run], check: Sequence[Run], false_alarm_rate: float) -> float:
-        """Fit the readout on healthy runs `fit`, then set the threshold that the healthy runs
-        `check` exceed at `false_alarm_rate` of their scored rows. Returns the threshold."""
+        """Fit the readout on healthy runs `fit`, then set the threshold that none of the
+        healthy runs `check` exceeds on more than `false_alarm_rate` of its scored rows
+        (`alarm_threshold`). Returns the threshold."""
         self.readout = self.fit_readout(fit)
         scores = [
             self.process([("check", i)] * len(x), x, a).score for i, (x, a) in enumerate(check)
         ]
         self.reset()
-        self.threshold = alarm_threshold(np.concatenate(scores), false_alarm_rate)
+        self.threshold = alarm_threshold(scores, false_alarm_rate)
         return self.threshold
 
     @torch.inference_mode()
@@ -422,15 +423,37 @@ def stuck_term(acts: np.ndarray, spread: np.ndarray, win: int) -> tuple[np.ndarr
     return out, which
 
 
-def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float:
-    """The threshold that scores of normal operation exceed at `false_alarm_rate` of steps."""
+def alarm_threshold(
+    scores: np.ndarray | Sequence[np.ndarray], false_alarm_rate: float, per_run: bool = True
+) -> float:
+    """The threshold that scores of normal operation exceed at `false_alarm_rate` of steps.
+
+    `scores`: one array, or one per healthy run. With several runs (and `per_run`) it is the
+    highest of the runs' own thresholds, so that no calibration run alarms on more than the rate
+    of its rows: a threshold pooled over a few runs is exceeded more often by runs it has not
+    seen, which vary between themselves as much as the few do (README, "Alarms"). Runs shorter
+    than 1 / rate scored rows are joined with the runs after them until they are not.
+    """
     if not 0 < false_alarm_rate < 1:
         raise AmiError(f"--false-alarm-rate must be in (0, 1), got {false_alarm_rate}")
-    s = np.asarray(scores, dtype=np.float64)
-    s = s[np.isfinite(s)]
-    if s.size < 20:
-        raise AmiError(f"calibration needs at least 20 scored rows of normal data, got {s.size}")
-    return float(np.quantile(s, 1.0 - false_alarm_rate))
+    runs = [scores] if isinstance(scores, np.ndarray) else list(scores)
+    runs = [s[np.isfinite(s)] for s in (np.asarray(r, np.float64).ravel() for r in runs)]
+    pooled = np.concatenate(runs) if runs else np.zeros(0)
+    if pooled.size < 20:
+        got = pooled.size
+        raise AmiError(f"calibration needs at least 20 scored rows of normal data, got {got}")
+    q = 1.0 - false_alarm_rate
+    if not per_run:
+        return float(np.quantile(pooled, q))
+    parts, part = [], np.zeros(0)
+    for r in runs:
+        part = np.concatenate([part, r])
+        if len(part) >= 1.0 / false_alarm_rate:
+            parts.append(part)
+            part = np.zeros(0)
+    if part.size:  # a short remainder joins the last part
+        parts = [*parts[:-1], np.concatenate([parts[-1], part])] if parts else [part]
+    return float(max(np.quantile(p, q) for p in parts))
 
 
 def store_runs(path: Path, episodes: Sequence[int]) -> list[Run]:

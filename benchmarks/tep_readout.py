@@ -37,13 +37,10 @@ SETS = ("latent", "latent+lags", "lags")
 
 def features(mon: Monitor, x: np.ndarray, u: np.ndarray, which: str) -> tuple:
     """(features, normalised readings) of the scored rows of one run."""
-    mon._collect = []
-    mon.process(["run"] * len(x), x.astype(np.float32), u.astype(np.float32))
-    f, xn = mon._collect[0]
-    mon._collect = None
-    mon.reset()
+    f, xn = mon.dynamic_features(x, u.astype(np.float32))
     h = mon.history
-    xa = mon._normalise(x)
+    cfg = mon.model.config
+    xa = (x - np.asarray(cfg.obs_mean)) / np.asarray(cfg.obs_std)
     lags = np.hstack([xa[h - 1 : -1], xa[h - 2 : -2]])
     actions = f[:, -2 * u.shape[1] :]
     return {"latent": f, "latent+lags": np.hstack([f, lags]), "lags": np.hstack([actions, lags])}[

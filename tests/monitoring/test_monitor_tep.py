@@ -92,3 +92,16 @@ def test_cli_monitor_writes_top3_with_tep_names(tep, tmp_path, capsys) -> None:
     assert np.mean([f[7].split(";")[0] == "XMEAS9" for f in alarmed[-50:]]) >= 0.9
     err = capsys.readouterr().err
     assert "ALARM group d04" in err and "departing most:" in err
+
+
+def test_dynamic_features_are_what_the_readout_is_fitted_on(tep) -> None:
+    from amiwm.monitoring.dynamic import fit_dynamic
+
+    mon = Monitor(tep["model"], next_actions=True, dynamic=True)
+    x, a = runs(tep["dir"] / "d00.dat")
+    readout = mon.fit_readout([(x, a)]).dynamic
+    feats, xn = mon.dynamic_features(x, a)
+    assert len(feats) == len(xn) == len(x) - mon.history and xn.shape[1] == x.shape[1]
+    again = fit_dynamic(feats, xn, readout.lags)
+    np.testing.assert_allclose(again.weights, readout.weights, rtol=1e-6, atol=1e-9)
+    assert not mon.tails  # nothing of the run stays behind

@@ -346,6 +346,18 @@ class Monitor:
             )
         return readout
 
+    def dynamic_features(self, x: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The dynamic read-out's features of one run's scored rows (after the warm-up) and
+        those rows' normalised readings: what `fit_readout` fits on."""
+        self._collect = []
+        try:
+            self.process(["features"] * len(x), np.asarray(x, np.float32), a)
+            feats, xn = (np.concatenate(p) for p in zip(*self._collect, strict=True))
+        finally:
+            self._collect = None
+            self.reset()
+        return feats, xn
+
     def _healthy_scores(self, runs: Sequence[Run], readout: Readout) -> list[np.ndarray]:
         """Smoothed scores (without the drift term) of `runs` under `readout`."""
         saved, self.readout = self.readout, readout

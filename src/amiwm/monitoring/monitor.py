@@ -448,7 +448,8 @@ def alarm_threshold(
     """
     if not 0 < false_alarm_rate < 1:
         raise AmiError(f"--false-alarm-rate must be in (0, 1), got {false_alarm_rate}")
-    runs = [scores] if isinstance(scores, np.ndarray) else list(scores)
+    one = isinstance(scores, np.ndarray) or not len(scores) or np.ndim(scores[0]) == 0
+    runs = [scores] if one else list(scores)
     runs = [s[np.isfinite(s)] for s in (np.asarray(r, np.float64).ravel() for r in runs)]
     pooled = np.concatenate(runs) if runs else np.zeros(0)
     if pooled.size < 20:

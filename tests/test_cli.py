@@ -335,6 +335,7 @@ def test_demo_on_reacher_runs_the_protocol(tmp_path):
     config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
     assert config["train"]["motion_weight"] == 10.0  # the recipe's within-window term
     assert summary["planner"] == {"name": "cem", "horizon": 1, "cost": "final"}  # the recipe's
+    assert "imagines 1 model step(s)" in (tmp_path / "d" / "index.html").read_text()
     r = cli("demo", "--env", "maze", "--out", "m", cwd=tmp_path)
     assert r.returncode != 0 and "no demo recipe for 'maze'" in r.stderr
     assert not (tmp_path / "m").exists()

@@ -164,6 +164,13 @@ def write_report(out: Path, summary: dict[str, Any], metrics: Path) -> Path:
             "space with CEM straight to the goal frame (LeWorldModel's evaluation protocol); "
             "floors measured on the same pairs."
         )
+        planner = summary.get("planner")
+        if planner is not None:
+            intro += (
+                f" The planner imagines {planner['horizon']} model step(s) per candidate and "
+                f"scores them by the {html.escape(str(planner['cost']))} latent distance to "
+                "the goal."
+            )
         legend = "left: what the agent sees at each decision; right: the goal frame."
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>amiwm demo report</title>

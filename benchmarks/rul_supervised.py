@@ -48,7 +48,7 @@ def windows(table, mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarr
         t = table.time[rows]
         xs.append(w)
         ys.append(np.minimum(t[-1] - t, RUL_CAP))
-        last.append(sum(len(x) for x in xs) - 1)
+        last.append(len(w) + (last[-1] if last else -1))
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32), last
 
 
@@ -118,10 +118,8 @@ def main() -> None:
     per_fold = []
     every: list[float] = []  # per held-out unit: the CNN's mean squared error over every cut
     for k in range(args.folds):
-        tr, _ = drop_constant(table.select(units[folds != k].tolist()))
-        test = table.select(units[folds == k].tolist())
-        test.sensors = test.sensors[:, [test.channels.index(c) for c in tr.channels]]
-        test.channels = list(tr.channels)
+        tr, dropped = drop_constant(table.select(units[folds != k].tolist()))
+        test = table.select(units[folds == k].tolist()).without_channels(dropped)
         cut, rul = cut_units(test, seed=k)
         v = tr.sensors.astype(np.float64)
         mu, sd = v.mean(0), v.std(0) + 1e-9

@@ -259,25 +259,37 @@ def test_the_page_renders_in_chromium(tmp_path, browser) -> None:
     clean(browser)
 
 
+READ = "return arguments[0].map((i) => document.getElementById(i)?.innerText ?? '')"
+
+
 def test_a_running_page_reloads_until_finished(tmp_path, browser) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
+    def read(*ids: str) -> list[str]:  # one script call, so a reload cannot split the reads
+        return browser.execute_script(READ, list(ids))
+
+    def pick(d) -> bool:  # the page may reload between finding the menu and choosing in it
+        Select(d.find_element("id", "group")).select_by_index(0)
+        return d.find_element("id", "group").get_attribute("value") == "0"
+
+    gone = (StaleElementReferenceException, NoSuchElementException)
+    wait = WebDriverWait(browser, 6, poll_frequency=0.2, ignored_exceptions=gone)
     p = MonitorPage(tmp_path / "live.html", CHANNELS, 2.0, refresh_s=1)
     first = rows("u1", 50, []) + rows("u2", 50, [(40, 50)])
     for r in first:
         p.add(r)
     p.write("running")
     browser.get(p.path.as_uri())
-    assert browser.find_element("id", "status").text.startswith("running")
-    Select(browser.find_element("id", "group")).select_by_index(0)  # u1, not the default u2
+    assert read("status")[0].startswith("running")
+    wait.until(pick)  # u1, not the default u2
     for r in rows("u1", 80, [], seed=3)[50:]:
         p.add(r)
     p.write("running")
-    wait = WebDriverWait(browser, 6, poll_frequency=0.2)
-    wait.until(lambda d: "130 rows" in d.find_element("id", "summary").text)
-    assert browser.find_element("id", "note").text.startswith("80 rows")  # u1 kept over reload
+    wait.until(lambda d: "130 rows" in read("summary")[0])
+    assert read("note")[0].startswith("80 rows")  # u1 kept over reload
     p.finish()
-    wait.until(lambda d: d.find_element("id", "status").text.startswith("finished"))
+    wait.until(lambda d: read("status")[0].startswith("finished"))
     browser.execute_script("window.stayed = 1")
     time.sleep(2.5)  # more than two refresh periods: a finished page stays
     assert browser.execute_script("return window.stayed") == 1

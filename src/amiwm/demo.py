@@ -47,6 +47,15 @@ RECIPES = {
 }
 
 
+def recipe_for(env: str) -> tuple[str, Recipe] | None:
+    """The demo recipe of an env given by alias or Gymnasium id, with its alias; None if none."""
+    from amiwm.envs import resolve_env_id
+
+    names = {resolve_env_id(k): k for k in RECIPES}
+    key = names.get(resolve_env_id(env))
+    return None if key is None else (key, RECIPES[key])
+
+
 def _training(result: Any, model_dir: Path) -> dict[str, Any]:
     """Steps and frames/s of this demo's training, or, for a model an earlier run in the same
     folder trained, that run's last logged step (its mean frames/s was not kept: None)."""
@@ -80,13 +89,10 @@ def run_demo(
     """Run the whole pipeline into `out`; the trained checkpoint lands in `out/model`. Unset
     arguments come from the env's recipe (``RECIPES``); a store or a finished model already in
     `out` is reused."""
-    from amiwm.envs import resolve_env_id
-
-    names = {resolve_env_id(k): k for k in RECIPES}
-    key = names.get(resolve_env_id(env))
-    if key is None:
+    found = recipe_for(env)
+    if found is None:
         raise AmiError(f"no demo recipe for {env!r}; use one of {', '.join(RECIPES)}")
-    recipe = RECIPES[key]
+    key, recipe = found
     minutes = recipe.minutes if minutes is None else minutes
     episodes = recipe.episodes if episodes is None else episodes
     if key != "two-rooms":

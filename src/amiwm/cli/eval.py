@@ -25,9 +25,9 @@ def make_agent_from(args: argparse.Namespace, graph: bool = True):
         samples=args.samples,
         elites=args.elites,
         iterations=args.iterations,
-        horizon=args.horizon,
+        horizon=5 if args.horizon is None else args.horizon,
         replan_every=args.replan_every,
-        cost=args.cost,
+        cost=args.cost or "final",
         graph=graph,
         graph_data=args.graph_data,
         latent_graph=latent_graph,
@@ -46,9 +46,10 @@ def planning_flags(q: Parser) -> None:
     q.add_argument("--samples", type=int, help="candidate sequences per iteration")
     q.add_argument("--elites", type=int, help="elites refit per iteration (cem, mppi)")
     q.add_argument("--iterations", type=int, help="planner iterations per replanning step")
-    q.add_argument("--horizon", type=int, default=5, help="planned steps")
+    q.add_argument("--horizon", type=int, help="planned steps (default 5; eval: the env's recipe)")
     q.add_argument("--replan-every", type=int, default=1, help="executed steps per plan")
-    q.add_argument("--cost", default="final", help="final | summed latent distance to goal")
+    q.add_argument("--cost", help="final | summed latent distance to goal (default final; eval: "
+                   "the env's recipe)")  # fmt: skip
     q.add_argument(
         "--graph-data",
         type=Path,
@@ -99,7 +100,7 @@ def cmd_eval_protocol(args: argparse.Namespace, offset: int, budget: int) -> Non
         tolerance=args.tolerance,
         progress=not (args.json or args.quiet),
     )
-    report.update(planner=args.planner, env=args.env)
+    report.update(planner=args.planner, env=args.env, horizon=args.horizon, cost=args.cost)
     print(json.dumps(report) if args.json else format_report(report))
 
 
@@ -125,12 +126,17 @@ def _action_block(checkpoint: Path) -> int:
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
+    from amiwm.demo import recipe_for
     from amiwm.envs import make_env
     from amiwm.planning.episodes import RandomAgent, check_action_space, evaluate
     from amiwm.planning.protocol import protocol_settings
 
     if args.env is None:
         args.env = recorded_env(args.checkpoint) or "two-rooms"
+    found = recipe_for(args.env)  # the planner the env's demo recipe evaluates with
+    if found is not None:
+        args.horizon = found[1].horizon if args.horizon is None else args.horizon
+        args.cost = found[1].cost if args.cost is None else args.cost
     protocol = protocol_settings(args.env, args.goal_offset, args.budget, args.tolerance)
     if protocol is not None:
         return cmd_eval_protocol(args, *protocol)
@@ -163,7 +169,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
         probe=probe,
         progress=not (args.json or args.quiet),
     )
-    report.update(planner=args.planner, env=args.env, seed=args.seed)
+    report.update(
+        planner=args.planner, env=args.env, seed=args.seed, horizon=args.horizon, cost=args.cost
+    )
     if memory is not None:
         report["memory"] = {"path": str(args.memory), "records": len(memory)}
         memory.close()

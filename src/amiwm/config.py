@@ -44,8 +44,11 @@ class ModelConfig:
     predictor_depth: int = 3
     predictor_heads: int = 4
     history: int = 3  # latents the predictor attends to (train.window - 1 by default)
-    action_low: list[float] = field(default_factory=list)  # bounds planners must honour
+    action_low: list[float] = field(default_factory=list)  # bounds the env accepts
     action_high: list[float] = field(default_factory=list)
+    # the range of the training data's actions: planners search inside it (planning_bounds)
+    action_seen_low: list[float] = field(default_factory=list)
+    action_seen_high: list[float] = field(default_factory=list)
     action_mean: list[float] = field(default_factory=list)
     action_std: list[float] = field(default_factory=list)
     obs_mean: list[float] = field(default_factory=list)  # sensors only: per-channel
@@ -72,6 +75,18 @@ class ModelConfig:
         return (
             int(self.obs_shape[0]) if self.modality == "sensors" and len(self.obs_shape) == 2 else 1
         )
+
+    def planning_bounds(self, within_data: bool = True) -> tuple[list[float], list[float]]:
+        """Per-dimension (low, high) a planner searches: the env's bounds ([-1, 1] where none
+        were recorded), narrowed to the training data's range unless ``within_data`` is False
+        (a model has not learnt what actions it never saw do)."""
+        a = max(self.action_dim, 1)
+        low = list(self.action_low or [-1.0] * a)
+        high = list(self.action_high or [1.0] * a)
+        if within_data and len(self.action_seen_low) == len(low) == len(self.action_seen_high):
+            low = [max(b, s) for b, s in zip(low, self.action_seen_low, strict=True)]
+            high = [min(b, s) for b, s in zip(high, self.action_seen_high, strict=True)]
+        return low, high
 
     def resolved_encoder(self) -> str:
         """The encoder to build: the one named, or for "auto" the one that fits the data."""

@@ -136,3 +136,17 @@ def test_graph_save_load(tmp_path):
     assert h.num_nodes == g.num_nodes and h.num_edges == g.num_edges
     goal = torch.tensor([0.0, 9.0])
     assert h.steps_to_goal(torch.zeros(2), goal) == g.steps_to_goal(torch.zeros(2), goal)
+
+
+def test_agent_searches_within_the_actions_its_data_held():
+    """A model trained on actions in [-0.5, 0.3] x [-1, 1] plans inside that range unless told
+    to use the env's whole space; a config without the range plans in the env's space."""
+    model = PointModel()
+    model.config.action_seen_low, model.config.action_seen_high = [-0.5, -2.0], [0.3, 1.0]
+    agent = WorldModelAgent(model, CEMPlanner(100, 10, 5), horizon=3)
+    assert agent.low.tolist() == [-0.5, -1.0] and agent.high.tolist() == pytest.approx([0.3, 1.0])
+    pos, _ = run(agent, [0, 0], [5, -3], steps=10)  # every action checked against those bounds
+    assert pos[0] == pytest.approx(3.0, abs=0.05)  # 10 steps of at most 0.3 toward x = 5
+    wide = WorldModelAgent(model, CEMPlanner(100, 10, 5), horizon=3, within_data=False)
+    assert wide.low.tolist() == [-1.0, -1.0] and wide.high.tolist() == [1.0, 1.0]
+    assert WorldModelAgent(PointModel(), CEMPlanner(8, 2, 1)).high.tolist() == [1.0, 1.0]

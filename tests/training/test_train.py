@@ -1,10 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from amiwm.config import RunConfig
+from amiwm.data.store import EpisodeStore
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 from amiwm.training.trainer import train
@@ -34,6 +36,10 @@ def test_train_writes_checkpoint_and_logs(store, tmp_path):
     model = WorldModel.from_pretrained(out)
     assert model.config.obs_shape == [32, 32, 3] and model.config.action_dim == 2
     assert len(model.config.action_mean) == 2
+    with EpisodeStore(store) as s:
+        acts = np.concatenate([s.episode(i)["actions"] for i in range(s.num_episodes)])
+    seen = model.config.action_seen_low + model.config.action_seen_high  # where planners search
+    assert seen == pytest.approx([*acts.min(0), *acts.max(0)])
 
 
 @pytest.mark.parametrize("regularizer", ["sigreg", "vicreg", "ema"])

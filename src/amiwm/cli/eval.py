@@ -28,6 +28,7 @@ def make_agent_from(args: argparse.Namespace, graph: bool = True):
         horizon=5 if args.horizon is None else args.horizon,
         replan_every=args.replan_every,
         cost=args.cost or "final",
+        within_data=args.action_range == "data",
         graph=graph,
         graph_data=args.graph_data,
         latent_graph=latent_graph,
@@ -47,6 +48,12 @@ def planning_flags(q: Parser) -> None:
     q.add_argument("--elites", type=int, help="elites refit per iteration (cem, mppi)")
     q.add_argument("--iterations", type=int, help="planner iterations per replanning step")
     q.add_argument("--horizon", type=int, help="planned steps (default 5; eval: the env's recipe)")
+    q.add_argument(
+        "--action-range",
+        choices=("data", "env"),
+        default="data",
+        help="search actions within the training data's range (default) or the env's space",
+    )
     q.add_argument("--replan-every", type=int, default=1, help="executed steps per plan")
     q.add_argument("--cost", help="final | summed latent distance to goal (default final; eval: "
                    "the env's recipe)")  # fmt: skip

@@ -89,7 +89,8 @@ def data_stats(store: EpisodeStore, context: int, states: bool = False) -> dict[
     Sensor statistics are global over every row (per-window normalisation would erase the slow
     drift that carries remaining life); an action std is floored at 1e-3 of its magnitude (a
     constant action such as C-MAPSS setting3 must not blow up a slightly different value).
-    Action bounds come from the store's action space, else the observed range.
+    Action bounds come from the store's action space, else the observed range; the observed
+    range is kept apart too (``action_seen_low/high``: where planners search).
     """
     shape = [int(s) for s in store.obs_shape]
     out: dict[str, Any] = {"modality": store.modality, "obs_shape": shape}
@@ -102,6 +103,8 @@ def data_stats(store: EpisodeStore, context: int, states: bool = False) -> dict[
         floor = 1e-3 * np.maximum(np.abs(acts.mean), 1.0)
         out.update(action_mean=acts.mean.tolist(), action_std=np.maximum(acts.std, floor).tolist())
     out["action_low"], out["action_high"] = _bounds(store, dim, acts)
+    if acts is not None and dim:
+        out["action_seen_low"], out["action_seen_high"] = acts.min.tolist(), acts.max.tolist()
     if store.modality == "frames" and store.attrs.get("camera_shape"):  # an imported corpus
         out["camera_shape"] = [int(v) for v in store.attrs["camera_shape"]]
         out["resize"] = str(store.attrs.get("resize", "crop"))

@@ -31,8 +31,9 @@ class WorldModelAgent:
     dicts ``{"pixels": frame, "state": vector}`` (amiwm.planning.observations).
 
     Plans `horizon` actions, executes the first `replan_every`, then replans warm-started from
-    the rest of the previous plan. Continuous actions are bounded by the model's action range
-    (or `low`/`high`). With `action_names` and a DiscretePlanner over their action vectors
+    the rest of the previous plan. Continuous actions are searched within the range of the
+    model's training data (`within_data`, the default) or the env's whole action space, or
+    within `low`/`high`. With `action_names` and a DiscretePlanner over their action vectors
     (K, A), the agent picks among named actions and returns names. With a `graph` (a LatentGraph
     of remembered latent states) far goals are reached through subgoals found on the graph.
     Costs: "final" (latent distance to the goal at the last step) or "summed" (over the horizon).
@@ -51,6 +52,7 @@ class WorldModelAgent:
         cost: str = "final",
         low: Sequence[float] | None = None,
         high: Sequence[float] | None = None,
+        within_data: bool = True,
         action_names: Sequence[str] | None = None,
         graph: LatentGraph | None = None,
         seed: int = 0,
@@ -74,8 +76,9 @@ class WorldModelAgent:
         self.replan_every = replan_every
         self.cost = final_distance if cost == "final" else summed_distance
         self.action_names = list(action_names) if action_names is not None else None
-        lo = low if low is not None else (cfg.action_low or [-1.0] * cfg.action_dim)
-        hi = high if high is not None else (cfg.action_high or [1.0] * cfg.action_dim)
+        bounds = cfg.planning_bounds(within_data)
+        lo = low if low is not None else bounds[0]
+        hi = high if high is not None else bounds[1]
         self.low = torch.as_tensor(lo, dtype=torch.float32)
         self.high = torch.as_tensor(hi, dtype=torch.float32)
         self.graph = graph
@@ -122,6 +125,7 @@ class WorldModelAgent:
         horizon: int = 5,
         replan_every: int = 1,
         cost: str = "final",
+        within_data: bool = True,
         graph_data: str | Path | None = None,
         seed: int = 0,
         compile: bool = False,
@@ -147,6 +151,7 @@ class WorldModelAgent:
             horizon=horizon,
             replan_every=replan_every,
             cost=cost,
+            within_data=within_data,
             graph=graph,
             seed=seed,
             compile=compile,

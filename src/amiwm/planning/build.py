@@ -34,6 +34,7 @@ def make_agent(
     horizon: int = 5,
     replan_every: int = 1,
     cost: str = "final",
+    within_data: bool = True,
     graph: bool = True,
     graph_data: str | Path | None = None,
     latent_graph: LatentGraph | None = None,
@@ -44,7 +45,8 @@ def make_agent(
     "graph" or "macro") or a flat planner by name. A flat agent reaches far goals through a
     subgoal graph: `latent_graph` when given (e.g. from a memory store), else one built from
     `graph_source(checkpoint, graph_data)`; `graph=False` plans straight to the goal. A sensor
-    model that encodes windows of rows takes one row at a time (RowWindow)."""
+    model that encodes windows of rows takes one row at a time (RowWindow). `within_data`: a
+    flat agent searches actions within the training data's range (else the env's space)."""
     budget = {"samples": samples, "elites": elites, "iterations": iterations}
     if planner == "hierarchical":
         agent: Agent = HierarchicalAgent.from_checkpoint(
@@ -64,6 +66,7 @@ def make_agent(
         horizon=horizon,
         replan_every=replan_every,
         cost=cost,
+        within_data=within_data,
         graph_data=data,
         seed=seed,
         compile=compile,

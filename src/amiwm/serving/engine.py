@@ -51,9 +51,9 @@ class Engine:
         self.config = cfg = model.config
         self.graph = graph
         self.can_plan = cfg.action_conditioning and cfg.action_dim >= 1
-        a = max(cfg.action_dim, 1)
-        self.low = torch.tensor(cfg.action_low or [-1.0] * a, dtype=torch.float32)
-        self.high = torch.tensor(cfg.action_high or [1.0] * a, dtype=torch.float32)
+        low, high = cfg.planning_bounds()  # where /plan searches: the training data's range
+        self.low = torch.tensor(low, dtype=torch.float32)
+        self.high = torch.tensor(high, dtype=torch.float32)
         self._planners: dict[tuple[int, int], CEMPlanner] = {}
         self.history = cfg.history
         self._self_test()
@@ -98,8 +98,10 @@ class Engine:
             "action_dim": max(cfg.action_dim, 1),
             "action_conditioning": cfg.action_conditioning,
             "history": self.history,
-            "action_low": self.low.tolist(),
-            "action_high": self.high.tolist(),
+            "action_low": cfg.planning_bounds(within_data=False)[0],
+            "action_high": cfg.planning_bounds(within_data=False)[1],
+            "plan_low": self.low.tolist(),
+            "plan_high": self.high.tolist(),
             "channels": list(cfg.channels),
             "action_names": list(cfg.action_names),
             "can_plan": self.can_plan,

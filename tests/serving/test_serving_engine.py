@@ -1,5 +1,6 @@
 """The micro-batcher, batched CEM and the engine, without HTTP."""
 
+import dataclasses
 import threading
 import time
 
@@ -139,6 +140,22 @@ def test_engine_plan_matches_the_agent(engine, frames_ckpt):
     out = engine.run("plan", (32, 4, 2, 3), jobs)
     assert all(o["batch"] == 4 and o["actions"].shape == (3, 2) for o in out)
     assert all((np.abs(o["actions"]) <= 1.0).all() for o in out)
+
+
+def test_engine_plans_within_the_actions_its_data_held(engine):
+    """/plan searches the training data's action range; /healthz shows both ranges."""
+    from amiwm.models.world_model import WorldModel
+
+    cfg = dataclasses.replace(
+        engine.config, action_seen_low=[-0.2, -1.0], action_seen_high=[0.3, 0.5]
+    )
+    narrow = Engine(WorldModel(cfg).eval())
+    info = narrow.info()
+    assert (info["action_low"], info["action_high"]) == ([-1.0, -1.0], [1.0, 1.0])
+    assert info["plan_low"] + info["plan_high"] == pytest.approx([-0.2, -1.0, 0.3, 0.5])
+    obs = np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    [got] = narrow.run("plan", (32, 4, 2, 3), [PlanJob(obs[0], obs[1], 0)])
+    assert (got["actions"] >= [-0.2 - 1e-6, -1.0]).all() and (got["actions"] <= [0.3, 0.5]).all()
 
 
 def test_engine_refuses_a_nan_model(engine):

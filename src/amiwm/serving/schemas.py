@@ -156,7 +156,8 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok"]
     model: dict[str, Any] = Field(
-        description="modality, shapes, action bounds, proprio and state_dim"
+        description="modality, shapes, action bounds (the env's; plan_low/plan_high: the range "
+        "plans search), proprio and state_dim"
     )
     graph_nodes: int = Field(description="latent subgoal graph size (0: no graph)")
     limits: dict[str, Any]

@@ -150,3 +150,38 @@ def test_agent_searches_within_the_actions_its_data_held():
     wide = WorldModelAgent(model, CEMPlanner(100, 10, 5), horizon=3, within_data=False)
     assert wide.low.tolist() == [-1.0, -1.0] and wide.high.tolist() == [1.0, 1.0]
     assert WorldModelAgent(PointModel(), CEMPlanner(8, 2, 1)).high.tolist() == [1.0, 1.0]
+
+
+class MomentumModel(PointModel):
+    """Latent = position of a body that keeps its velocity: x' = x + (x - x_prev) + a. One
+    latent does not tell the velocity; two do. Its predictor reads history (not Markov)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config.history = 3
+        self.predictor = type("History", (), {"markov": False})()
+
+    def rollout_latents(self, latents, actions):
+        seq = list(latents.unbind(1))
+        v = seq[-1] - seq[-2] if len(seq) > 1 else torch.zeros_like(seq[-1])
+        a = torch.as_tensor(actions, dtype=torch.float32)
+        for k in range(a.shape[1] - (len(seq) - 1)):
+            seq.append(seq[-1] + v + a[:, len(latents[0]) - 1 + k])
+            v = seq[-1] - seq[-2]
+        return torch.stack(seq[latents.shape[1] :], 1)
+
+
+def test_agent_imagines_from_the_latents_and_actions_of_the_episode():
+    """With a history-reading predictor the agent imagines from the last `history` latents and
+    the actions between them: what it imagines for the next step is what happens."""
+    agent = WorldModelAgent(MomentumModel(), CEMPlanner(64, 8, 3), horizon=3, seed=0)
+    assert agent.context == 3 and WorldModelAgent(PointModel(), CEMPlanner(8, 2, 1)).context == 1
+    goal = np.array([4.0, -2.0], np.float32)
+    prev = pos = np.zeros(2, np.float32)
+    for t in range(6):
+        d = agent.act(pos, goal)
+        prev, pos = pos, pos + (pos - prev) + d.action
+        np.testing.assert_allclose(d.imagined[0].numpy(), pos, atol=1e-5)  # the velocity seen
+        assert len(agent._past) == len(agent._taken) == min(t + 1, 3)  # the last awaits its step
+    agent.reset()
+    assert agent._past == [] and agent._taken == []

@@ -31,12 +31,15 @@ class WorldModelAgent:
     dicts ``{"pixels": frame, "state": vector}`` (amiwm.planning.observations).
 
     Plans `horizon` actions, executes the first `replan_every`, then replans warm-started from
-    the rest of the previous plan. Continuous actions are searched within the range of the
-    model's training data (`within_data`, the default) or the env's whole action space, or
-    within `low`/`high`. With `action_names` and a DiscretePlanner over their action vectors
-    (K, A), the agent picks among named actions and returns names. With a `graph` (a LatentGraph
-    of remembered latent states) far goals are reached through subgoals found on the graph.
-    Costs: "final" (latent distance to the goal at the last step) or "summed" (over the horizon).
+    the rest of the previous plan. A predictor that reads history (the transformer) imagines
+    from the last `history` latents of the episode and the actions taken between them, so what
+    one frame does not show (a velocity) is seen; the Markov MLP from the current latent.
+    Continuous actions are searched within the range of the model's training data
+    (`within_data`, the default) or the env's whole action space, or within `low`/`high`. With
+    `action_names` and a DiscretePlanner over their action vectors (K, A), the agent picks
+    among named actions and returns names. With a `graph` (a LatentGraph of remembered latent
+    states) far goals are reached through subgoals found on the graph. Costs: "final" (latent
+    distance to the goal at the last step) or "summed" (over the horizon).
 
     Wrappers (amiwm.planning.wrappers) add the rest: `RowWindow` feeds a sensor model one row
     at a time, `Recorder` appends every transition to a persistent memory store.
@@ -81,6 +84,8 @@ class WorldModelAgent:
         hi = high if high is not None else bounds[1]
         self.low = torch.as_tensor(lo, dtype=torch.float32)
         self.high = torch.as_tensor(hi, dtype=torch.float32)
+        markov = getattr(getattr(self.model, "predictor", None), "markov", True)
+        self.context = 1 if markov else max(1, cfg.history)  # latents imagined from
         self.graph = graph
         self.data: Path | None = None  # episode store the graph was built from, if any
         self.seed = seed
@@ -95,6 +100,8 @@ class WorldModelAgent:
         self.last_plan: PlanResult | None = None
         self.subgoal: torch.Tensor | None = None
         self._imagined: torch.Tensor | None = None
+        self._past: list[torch.Tensor] = []  # latents seen this episode (the last `context`)
+        self._taken: list[torch.Tensor] = []  # the actions taken between them
         self.generator = torch.Generator().manual_seed(self.seed)
 
     @torch.no_grad()
@@ -178,13 +185,27 @@ class WorldModelAgent:
 
         return probe
 
+    def _remember(self, z: torch.Tensor) -> None:
+        """Keep the latent of the observation acted on now (one per action taken)."""
+        if len(self._past) > len(self._taken):  # planned again before acting: same step
+            self._past[-1] = z
+        else:
+            self._past.append(z)
+        k = self.context
+        self._past, self._taken = self._past[-k:], self._taken[-(k - 1) :] if k > 1 else []
+
     def act(self, observation: Any, goal: Any) -> Decision:
         """The next action, the plan's imagined latents, the subgoal and the planning time."""
         planned = None
         if not self._queue:
             self.plan(observation, goal)
             planned = self.plan_ms[-1]
+        elif self.context > 1:
+            with torch.no_grad():
+                self._remember(encode_observation(self.model, observation))
         i = self._queue.pop(0)
+        if self.context > 1:
+            self._taken.append(self._plan[i].clone())
         vector = self._plan[i].numpy().astype(np.float32)
         if self.action_names is not None and self._indices is not None:
             name = self.action_names[int(self._indices[i])]
@@ -204,10 +225,15 @@ class WorldModelAgent:
             if self.graph is not None:
                 target = self.graph.subgoal(z[0], target, self.horizon)
             self.subgoal = target
-            ctx = z[:, None]  # (1, 1, D)
+            self._remember(z[0])
+            ctx = torch.stack(self._past)[None]  # (1, h, D): h - 1 earlier latents, then z
+            empty = torch.zeros(1, 0, len(self.low))
+            taken = torch.stack(self._taken)[None] if self._taken else empty  # (1, h - 1, A)
 
         def objective(actions: torch.Tensor) -> torch.Tensor:
-            latents = self.model.rollout_latents(ctx.expand(actions.shape[0], -1, -1), actions)
+            n = actions.shape[0]
+            full = torch.cat([taken.expand(n, -1, -1), actions], 1)
+            latents = self.model.rollout_latents(ctx.expand(n, -1, -1), full)
             return self.cost(latents, target)
 
         init = None
@@ -223,5 +249,6 @@ class WorldModelAgent:
         self.last_plan = result
         self.plan_ms.append(1000 * (time.perf_counter() - t0))
         with torch.no_grad():
-            self._imagined = self.model.rollout_latents(ctx, self._plan[None])[0]
+            full = torch.cat([taken, self._plan[None]], 1)
+            self._imagined = self.model.rollout_latents(ctx, full)[0]
         return result

@@ -334,15 +334,16 @@ def test_demo_on_reacher_runs_the_protocol(tmp_path):
         assert (tmp_path / "d" / name).is_file(), name
     config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
     assert config["train"]["motion_weight"] == 10.0  # the recipe's within-window term
-    assert summary["planner"] == {"name": "cem", "horizon": 1, "cost": "final"}  # the recipe's
-    assert "imagines 1 model step(s)" in (tmp_path / "d" / "index.html").read_text()
+    assert config["model"]["predictor"] == "transformer"  # reads history: the arm's velocity
+    assert summary["planner"] == {"name": "cem", "horizon": 3, "cost": "summed"}  # the recipe's
+    assert "imagines 3 model step(s)" in (tmp_path / "d" / "index.html").read_text()
     ev = ["eval", "--checkpoint", "d/model", "--episodes", "1", "--samples", "8", "--elites", "2",
           "--iterations", "1", "--json"]  # fmt: skip
     r = cli(*ev, cwd=tmp_path)  # eval plans as the recipe does, unless told otherwise
     assert r.returncode == 0, r.stderr
-    assert (json.loads(r.stdout)["horizon"], json.loads(r.stdout)["cost"]) == (1, "final")
-    r = cli(*ev, "--horizon", "2", "--cost", "summed", cwd=tmp_path)
-    assert (json.loads(r.stdout)["horizon"], json.loads(r.stdout)["cost"]) == (2, "summed")
+    assert (json.loads(r.stdout)["horizon"], json.loads(r.stdout)["cost"]) == (3, "summed")
+    r = cli(*ev, "--horizon", "2", "--cost", "final", cwd=tmp_path)
+    assert (json.loads(r.stdout)["horizon"], json.loads(r.stdout)["cost"]) == (2, "final")
     r = cli("demo", "--env", "maze", "--out", "m", cwd=tmp_path)
     assert r.returncode != 0 and "no demo recipe for 'maze'" in r.stderr
     assert not (tmp_path / "m").exists()

@@ -24,8 +24,8 @@ from amiwm.errors import AmiError
 class Recipe:
     """How a demo collects, trains and plans: episodes of ``steps`` model steps of ``block``
     env steps each, recorded by ``policy``; ``motion`` is the within-window variance term's
-    weight (``train.motion_weight``); ``horizon`` and ``cost`` are the planner's (`ami-cli eval
-    --horizon --cost`)."""
+    weight (``train.motion_weight``); ``predictor`` the model's (``model.predictor``);
+    ``horizon`` and ``cost`` are the planner's (`ami-cli eval --horizon --cost`)."""
 
     policy: str
     episodes: int
@@ -33,15 +33,19 @@ class Recipe:
     block: int
     minutes: float
     motion: float = 0.0
+    predictor: str = "mlp"
     horizon: int = 5
     cost: str = "final"
 
 
 RECIPES = {
     "two-rooms": Recipe("drift", 400, 100, 1, 9.0),
-    # random actions, as LeWM's reacher data; the motion term keeps the arm; planners chosen on
-    # pairs of another seed than the reported ones (README, issue #14)
-    "reacher": Recipe("random", 600, 40, 5, 40.0, motion=10.0, horizon=1),
+    # random actions, as LeWM's reacher data; the motion term keeps the arm; a predictor that
+    # reads history sees the arm's velocity; planner and predictor chosen on pairs of another
+    # seed than the reported ones (README, issue #14)
+    "reacher": Recipe(
+        "random", 600, 40, 5, 40.0, motion=10.0, predictor="transformer", horizon=3, cost="summed"
+    ),
     # scripted pushes + near-block targets
     "pusht": Recipe("push", 600, 30, 5, 40.0, motion=10.0, horizon=3, cost="summed"),
 }
@@ -206,6 +210,7 @@ def _protocol_demo(
     cfg = RunConfig(dataset=str(data))
     cfg.train.seed = seed
     cfg.train.motion_weight = recipe.motion
+    cfg.model.predictor = recipe.predictor
     cfg.train.steps = max(50, int(minutes * 60 * 4))  # the wall-clock budget cuts first
     t = time.perf_counter()
     result = None

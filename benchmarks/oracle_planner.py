@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from amiwm.data.store import EpisodeStore
-from amiwm.envs.reacher import ReacherEnv
+from amiwm.envs.reacher import ReacherEnv, angle_error
 from amiwm.planning import make_planner
-from amiwm.planning.base import Decision
+from amiwm.planning.base import Decision, shift_plan
 from amiwm.planning.protocol import evaluate_protocol, held_out_source
+from amiwm.rundir import RunDir
 
 
 class OracleAgent:
@@ -62,17 +63,14 @@ class OracleAgent:
                     self.physics.set_control(a)
                     self.physics.step()
                 if self.cost == "summed" or h == self.horizon - 1:
-                    d = np.mod(self.physics.data.qpos[:2] - goal[:2] + np.pi, 2 * np.pi) - np.pi
-                    total += float((d**2).sum())
+                    total += float((angle_error(self.physics.data.qpos[:2], goal[:2]) ** 2).sum())
             costs.append(total)
         return torch.tensor(costs)
 
     def act(self, observation: dict, goal: dict) -> Decision:
-        import time
-
         t0 = time.perf_counter()
         state, target = np.asarray(observation["state"]), np.asarray(goal["state"])
-        init = None if self._plan is None else torch.cat([self._plan[1:], self._plan[-1:]])
+        init = None if self._plan is None else shift_plan(self._plan, 1)
         result = self.planner.plan(
             lambda a: self.imagine(state, target, a), self.horizon, self.low, self.high, init,
             self.generator,
@@ -92,8 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     store, episodes = held_out_source(args.checkpoint, None)
-    with EpisodeStore(store) as s:
-        block = int((s.attrs.get("metadata_json") or {}).get("action_block") or 1)
+    block = RunDir(args.checkpoint).action_block
     for setting in args.settings.split(";"):
         h, cost, k, e, it = setting.split(",")
         planner = make_planner("cem", samples=int(k), elites=int(e), iterations=int(it))

@@ -90,6 +90,7 @@ class Engine:
 
     def info(self) -> dict[str, Any]:
         cfg = self.config
+        env_low, env_high = cfg.planning_bounds(within_data=False)  # the env's own bounds
         return {
             "modality": cfg.modality,
             "obs_shape": list(cfg.obs_shape),
@@ -98,8 +99,8 @@ class Engine:
             "action_dim": max(cfg.action_dim, 1),
             "action_conditioning": cfg.action_conditioning,
             "history": self.history,
-            "action_low": cfg.planning_bounds(within_data=False)[0],
-            "action_high": cfg.planning_bounds(within_data=False)[1],
+            "action_low": env_low,
+            "action_high": env_high,
             "plan_low": self.low.tolist(),
             "plan_high": self.high.tolist(),
             "channels": list(cfg.channels),

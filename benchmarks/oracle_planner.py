@@ -7,8 +7,13 @@ world model's.
 
 The agent gets the true state (joint angles and velocities, target) and the goal's, imagines
 each candidate sequence of action blocks (5 env steps of the store) by setting a copy of the
-simulator to the state and stepping it, and scores it by the squared joint-angle error to the
-goal (wrapped), at the last block ("final") or summed over the blocks; everything else is the
+simulator to the state and stepping it, and scores it at the last block ("final") or summed over
+the blocks ("summed") by the squared joint-angle error to the goal (wrapped). With a cost
+"final-latent" / "summed-latent" it scores the imagined frames instead (rendered as the store's,
+encoded by the checkpoint's encoder) by the squared latent distance to the goal frame's latent,
+and with "final-pixels" / "summed-pixels" by the squared pixel distance: true dynamics with the
+world model's cost, which tells the encoder's share of a miss from the predictor's. Everything
+else is the
 protocol of `ami-cli eval` (goal 25 env steps ahead, budget 50, pairs of the held-out episodes
 drawn with `--pair-seed` from the checkpoint's held-out episodes, the very pairs `ami-cli eval`
 gives that model). One JSON line per setting.
@@ -27,6 +32,7 @@ import numpy as np
 import torch
 
 from amiwm.envs.reacher import ReacherEnv, angle_error
+from amiwm.models.world_model import WorldModel
 from amiwm.planning import make_planner
 from amiwm.planning.base import Decision, shift_plan
 from amiwm.planning.protocol import evaluate_protocol, held_out_source
@@ -39,10 +45,13 @@ class OracleAgent:
 
     model = SimpleNamespace(config=SimpleNamespace(proprio=True))
 
-    def __init__(self, planner: Any, horizon: int, block: int, cost: str, seed: int) -> None:
-        self.sim = ReacherEnv(size=8)  # never rendered
+    def __init__(
+        self, planner: Any, horizon: int, block: int, cost: str, seed: int, model: Any = None
+    ) -> None:
+        self.when, _, self.space = cost.partition("-")  # "final" | "summed", "" | latent | pixels
+        self.sim = ReacherEnv(size=model.config.obs_shape[0] if model is not None else 8)
         self.physics = self.sim.physics
-        self.planner, self.horizon, self.block, self.cost = planner, horizon, block, cost
+        self.planner, self.horizon, self.block, self.encoder = planner, horizon, block, model
         self.low, self.high = -torch.ones(2 * block), torch.ones(2 * block)
         self.seed = seed
         self.plan_ms: list[float] = []
@@ -54,7 +63,7 @@ class OracleAgent:
 
     def imagine(self, state: np.ndarray, goal: np.ndarray, actions: torch.Tensor) -> torch.Tensor:
         """Costs (N,) of action sequences (N, H, 2 * block) from `state` toward `goal`."""
-        costs = []
+        costs, frames = [], []
         for seq in actions.numpy().reshape(len(actions), self.horizon, self.block, 2):
             self.sim.set_state(state)
             total = 0.0
@@ -62,14 +71,30 @@ class OracleAgent:
                 for a in blk:
                     self.physics.set_control(a)
                     self.physics.step()
-                if self.cost == "summed" or h == self.horizon - 1:
-                    total += float((angle_error(self.physics.data.qpos[:2], goal[:2]) ** 2).sum())
+                if self.when == "summed" or h == self.horizon - 1:
+                    if self.space:
+                        frames.append(self.sim._render())
+                    else:
+                        err = angle_error(self.physics.data.qpos[:2], goal[:2])
+                        total += float((err**2).sum())
             costs.append(total)
-        return torch.tensor(costs)
+        if not self.space:
+            return torch.tensor(costs)
+        d = ((self._features(np.stack(frames)) - self._goal) ** 2).sum(-1)
+        return d.reshape(len(actions), -1).sum(-1)
+
+    @torch.no_grad()
+    def _features(self, frames: np.ndarray) -> torch.Tensor:
+        """Latents (or flat pixels in [0, 1]) of (N, size, size, 3) frames."""
+        if self.space == "latent":
+            return self.encoder.encode(frames).float()
+        return torch.from_numpy(frames.reshape(len(frames), -1).astype(np.float32) / 255.0)
 
     def act(self, observation: dict, goal: dict) -> Decision:
         t0 = time.perf_counter()
         state, target = np.asarray(observation["state"]), np.asarray(goal["state"])
+        if self.space:
+            self._goal = self._features(np.asarray(goal["pixels"])[None])
         init = None if self._plan is None else shift_plan(self._plan, 1)
         result = self.planner.plan(
             lambda a: self.imagine(state, target, a), self.horizon, self.low, self.high, init,
@@ -94,7 +119,8 @@ def main() -> None:
     for setting in args.settings.split(";"):
         h, cost, k, e, it = setting.split(",")
         planner = make_planner("cem", samples=int(k), elites=int(e), iterations=int(it))
-        agent = OracleAgent(planner, int(h), block, cost, args.agent_seed)
+        model = WorldModel.from_pretrained(args.checkpoint) if "-" in cost else None
+        agent = OracleAgent(planner, int(h), block, cost, args.agent_seed, model)
         r = evaluate_protocol(agent, store, episodes, env="reacher", pairs=args.pairs,
                               seed=args.pair_seed, floors=False)  # fmt: skip
         print(json.dumps({"horizon": int(h), "cost": cost, "cem": f"{k}x{e}x{it}",

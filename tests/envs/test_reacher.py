@@ -89,3 +89,28 @@ def test_protocol_starts_from_recorded_states(tmp_path):
     r = evaluate_protocol(Replay(), store, [0, 1], offset=10, budget=10, pairs=4, floors=False)
     assert r["protocol"]["start_from"] == "state" and r["success_rate"] == 1.0
     assert r["mean_steps_to_goal"] <= 10 and r["floors"]["already_successful"]["success_rate"] < 1
+
+
+def test_blocks_render_only_the_frames_they_keep(env, monkeypatch):
+    from amiwm.envs.blocks import ActionBlocks
+
+    blocks = np.random.default_rng(2).uniform(-1, 1, (3, 10)).astype(np.float32)
+    env.reset(seed=3)
+    plain = []
+    for block in blocks:
+        for a in block.reshape(5, 2):
+            obs = env.step(a)[0]
+        plain.append(obs.copy())
+    inner = env.unwrapped
+    renders = []
+    real = inner._render
+    monkeypatch.setattr(inner, "_render", lambda: renders.append(1) or real())
+    wrapped = ActionBlocks(env, 5)
+    wrapped.reset(seed=3)
+    kept = [wrapped.step(block)[0] for block in blocks]
+    assert len(renders) == 1 + 3  # the reset and each block's last step
+    for a, b in zip(plain, kept, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert inner.skip_frame is False
+    env.step(np.zeros(2, np.float32))
+    assert len(renders) == 5  # a plain step renders again

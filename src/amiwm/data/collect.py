@@ -325,27 +325,33 @@ def collect(
 def _episode(env: gym.Env, policy: Any, rec: _Recorder, seed: int, steps: int, k: int) -> dict:
     """Run one episode of at most ``steps`` blocks of ``k`` env actions (an incomplete last
     block, when the episode ends inside it, is dropped); arrays ready for ``add_episode``."""
+    from amiwm.envs.blocks import skip_frame
+
     shape = env.action_space.shape
     obs, info = env.reset(seed=seed)
     policy.reset(obs, info)
     frames, states, actions = [rec.frame(obs)], [rec.state(obs, info)], []
     done = False
-    for _ in range(steps):
-        block = []
-        for _ in range(k):
-            action = np.asarray(policy(obs, info), dtype=np.float32).reshape(shape)
-            obs, _, terminated, truncated, info = env.step(action)
-            block.append(action)
-            done = terminated or truncated
+    try:
+        for _ in range(steps):
+            block = []
+            for j in range(k):
+                skip_frame(env, j < k - 1)  # frames inside a block are dropped (policies use info)
+                action = np.asarray(policy(obs, info), dtype=np.float32).reshape(shape)
+                obs, _, terminated, truncated, info = env.step(action)
+                block.append(action)
+                done = terminated or truncated
+                if done:
+                    break
+            if len(block) < k:
+                break
+            actions.append(np.concatenate(block))
+            frames.append(rec.frame(obs))
+            states.append(rec.state(obs, info))
             if done:
                 break
-        if len(block) < k:
-            break
-        actions.append(np.concatenate(block))
-        frames.append(rec.frame(obs))
-        states.append(rec.state(obs, info))
-        if done:
-            break
+    finally:
+        skip_frame(env, False)
     actions.append(np.zeros(shape[0] * k, np.float32))  # padding: no action after the last frame
     return {
         "observations": np.stack(frames),

@@ -28,10 +28,20 @@ def check_block(k: int) -> int:
     return k
 
 
+def skip_frame(env: gym.Env, skip: bool) -> None:
+    """Ask an env with a boolean ``skip_frame`` attribute (reacher) not to render its next
+    steps' frames (it returns the last one, and renders a step that ends the episode); other
+    envs are left as they are."""
+    inner = env.unwrapped
+    if isinstance(getattr(inner, "skip_frame", None), bool):
+        inner.skip_frame = skip
+
+
 class ActionBlocks(gym.Wrapper):
     """Each step runs the ``k`` env actions of one block (stopping early when the episode
     ends). Reward: the sum; ``info``: the last step's, with ``is_success`` true when any of the
-    ``k`` steps succeeded and ``env_steps`` the steps taken."""
+    ``k`` steps succeeded and ``env_steps`` the steps taken. An env with a boolean
+    ``skip_frame`` attribute (reacher) is asked not to render the frames inside a block."""
 
     def __init__(self, env: gym.Env, k: int) -> None:
         super().__init__(env)
@@ -51,13 +61,17 @@ class ActionBlocks(gym.Wrapper):
             )
         total, success, n = 0.0, False, 0
         obs, terminated, truncated, info = None, False, False, {}
-        for sub in a.reshape(self.k, self.inner_dim):
-            obs, reward, terminated, truncated, info = self.env.step(sub)
-            total += float(reward)
-            success = success or bool(info.get("is_success", False))
-            n += 1
-            if terminated or truncated:
-                break
+        try:
+            for sub in a.reshape(self.k, self.inner_dim):
+                skip_frame(self.env, n < self.k - 1)  # only the block's last frame is kept
+                obs, reward, terminated, truncated, info = self.env.step(sub)
+                total += float(reward)
+                success = success or bool(info.get("is_success", False))
+                n += 1
+                if terminated or truncated:
+                    break
+        finally:
+            skip_frame(self.env, False)
         info = dict(info)
         if "is_success" in info:
             info["is_success"] = success

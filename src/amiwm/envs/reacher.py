@@ -86,6 +86,9 @@ class ReacherEnv(gym.Env):
         self._goal: np.ndarray | None = None
         self._steps = 0
         self._frame: np.ndarray | None = None
+        # set by ActionBlocks for the steps inside a block whose frames it drops: such a step
+        # returns the last frame unless it ends the episode (rendering is ~90% of a step)
+        self.skip_frame = False
 
     @property
     def physics(self) -> Any:
@@ -142,7 +145,9 @@ class ReacherEnv(gym.Env):
         info = self._info()
         terminated = bool(info.get("is_success", False))
         truncated = self._steps >= self.max_steps
-        return self._render(), float(ts.reward or 0.0), terminated, truncated, info
+        stale = self.skip_frame and self._frame is not None and not (terminated or truncated)
+        frame = self._frame.copy() if stale else self._render()
+        return frame, float(ts.reward or 0.0), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         """The last frame in ``rgb_array`` mode, else None."""

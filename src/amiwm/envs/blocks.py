@@ -30,7 +30,8 @@ def check_block(k: int) -> int:
 
 def skip_frame(env: gym.Env, skip: bool) -> None:
     """Ask an env with a boolean ``skip_frame`` attribute (reacher) not to render its next
-    steps' frames (it returns the last one, and renders a step that ends the episode); other
+    steps' frames (it returns the last one, and renders a step where it ends the episode itself;
+    a wrapper that cuts the episode inside a block would get the last rendered frame); other
     envs are left as they are."""
     inner = env.unwrapped
     if isinstance(getattr(inner, "skip_frame", None), bool):

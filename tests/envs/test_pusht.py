@@ -65,6 +65,34 @@ def test_set_state_restores_and_replays_exactly(env):
     np.testing.assert_allclose(info["state"], states[-1], atol=1e-6)
 
 
+def test_blocks_draw_only_the_frames_they_keep(env, monkeypatch):
+    """Inside an action block gym-pusht draws nothing; states and kept frames are unchanged."""
+    from amiwm.envs.blocks import ActionBlocks
+
+    blocks = np.random.default_rng(2).uniform(-1, 1, (3, 10)).astype(np.float32)
+    env.reset(seed=3)
+    plain, plain_states = [], []
+    for block in blocks:
+        for a in block.reshape(5, 2):
+            obs, *_, info = env.step(a)
+        plain.append(obs.copy())
+        plain_states.append(info["state"])
+    inner = env.unwrapped._env
+    draws = []
+    real = inner._render
+    monkeypatch.setattr(inner, "_render", lambda *a, **k: draws.append(1) or real(*a, **k))
+    wrapped = ActionBlocks(env, 5)
+    wrapped.reset(seed=3)
+    for block, frame, state in zip(blocks, plain, plain_states, strict=True):
+        obs, *_, info = wrapped.step(block)
+        np.testing.assert_array_equal(obs, frame)
+        np.testing.assert_allclose(info["state"], state)
+    assert len(draws) == 1 + 3  # the reset and each block's last step
+    assert env.unwrapped.skip_frame is False and inner.obs_type == "pixels"
+    env.step(np.zeros(2, np.float32))
+    assert len(draws) == 5  # a plain step draws again
+
+
 def test_success_tolerances(env):
     s = np.array([100.0, 100.0, 300.0, 300.0, 1.0, 0, 0, 0, 0, 0])
     cases = [

@@ -29,7 +29,7 @@ def check_block(k: int) -> int:
 
 
 def skip_frame(env: gym.Env, skip: bool) -> None:
-    """Ask an env with a boolean ``skip_frame`` attribute (reacher) not to render its next
+    """Ask an env with a boolean ``skip_frame`` attribute (reacher, pusht) not to render its next
     steps' frames (it returns the last one, and renders a step where it ends the episode itself;
     a wrapper that cuts the episode inside a block would get the last rendered frame); other
     envs are left as they are."""
@@ -42,7 +42,7 @@ class ActionBlocks(gym.Wrapper):
     """Each step runs the ``k`` env actions of one block (stopping early when the episode
     ends). Reward: the sum; ``info``: the last step's, with ``is_success`` true when any of the
     ``k`` steps succeeded and ``env_steps`` the steps taken. An env with a boolean
-    ``skip_frame`` attribute (reacher) is asked not to render the frames inside a block."""
+    ``skip_frame`` attribute (reacher, pusht) is asked not to render the frames inside a block."""
 
     def __init__(self, env: gym.Env, k: int) -> None:
         super().__init__(env)

@@ -81,6 +81,9 @@ class PushTEnv(gym.Env):
         self._goal: np.ndarray | None = None
         self._steps = 0
         self._frame: np.ndarray | None = None
+        # set by ActionBlocks for the steps inside a block whose frames it drops: such a step
+        # returns the last frame unless it ends the episode (drawing is nearly all of a step)
+        self.skip_frame = False
 
     def get_state(self) -> np.ndarray:
         """Positions, block angle and velocities: everything that restores the scene."""
@@ -132,7 +135,11 @@ class PushTEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """gym-pusht's random agent and block placement, or ``options['state']``."""
         super().reset(seed=seed)
-        self._env.reset(seed=int(self.np_random.integers(2**31)))
+        self._env.obs_type = "state"  # the frame is drawn once, below, where the state is set
+        try:
+            self._env.reset(seed=int(self.np_random.integers(2**31)))
+        finally:
+            self._env.obs_type = "pixels"
         self._goal = apply_reset_options(self, options, "pusht", 10)
         self._steps = 0
         return self._observe(), self._info()
@@ -141,13 +148,22 @@ class PushTEnv(gym.Env):
         a = checked_action(action)
         agent = np.asarray(self._env.agent.position, dtype=np.float64)
         target = np.clip(agent + np.clip(a, -1.0, 1.0) * self.action_scale, 0.0, ARENA)
-        pixels, reward, _, _, inner = self._env.step(target)
+        stale = self.skip_frame and self._frame is not None
+        self._env.obs_type = "state" if stale else "pixels"  # "state": gym-pusht draws nothing
+        try:
+            pixels, reward, _, _, inner = self._env.step(target)
+        finally:
+            self._env.obs_type = "pixels"
         self._steps += 1
         info = self._info()
         info["coverage"] = float(inner.get("coverage", 0.0))
         terminated = bool(info.get("is_success", False))
         truncated = self._steps >= self.max_steps
-        return self._observe(pixels), float(reward), terminated, truncated, info
+        if stale and not (terminated or truncated):
+            frame = self._frame.copy()
+        else:
+            frame = self._observe(None if stale else pixels)
+        return frame, float(reward), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         """The last observation frame in ``rgb_array`` mode (no action marker), else None."""

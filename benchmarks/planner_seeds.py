@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--elites", type=int)
     ap.add_argument("--iterations", type=int)
     ap.add_argument("--action-range", choices=("data", "env"), default="data")
+    ap.add_argument("--block-steps", type=int, help="env steps run of each block per plan")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -46,12 +47,14 @@ def main() -> None:
     for seed in (int(s) for s in args.agent_seeds.split(",")):
         agent = make_agent(args.checkpoint, "cem", graph=False, seed=seed, horizon=args.horizon,
                            cost=args.cost, within_data=args.action_range == "data",
-                           **budget)  # fmt: skip
+                           execute=args.block_steps, **budget)  # fmt: skip
         r = evaluate_protocol(agent, store, episodes, env=args.env, pairs=args.pairs,
-                              seed=args.pair_seed, floors=False)  # fmt: skip
+                              seed=args.pair_seed, floors=False,
+                              execute=args.block_steps)  # fmt: skip
         rates.append(r["success_rate"])
         row = {"agent_seed": seed, "pair_seed": args.pair_seed, "horizon": args.horizon,
                "cost": args.cost, "action_range": args.action_range,
+               "block_steps": args.block_steps,
                **{k: v for k, v in budget.items() if v is not None},
                "success": r["success_rate"], "ms": round(r["plan_ms_median"], 1)}  # fmt: skip
         print(json.dumps(row), flush=True)

@@ -1,5 +1,7 @@
 """Action blocks: k env steps per stored step, in collection and when an agent acts."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -53,14 +55,32 @@ def test_wrapper_runs_k_steps_and_reports_success_at_any_of_them():
         blocks.step(np.zeros(2, np.float32))
 
 
+def test_wrapper_runs_the_first_steps_of_each_block_when_told():
+    """execute=2 of blocks of 4: an agent replanning inside blocks; the rest is dropped."""
+    env, blocks = make_env("two-rooms"), ActionBlocks(make_env("two-rooms"), 4, execute=2)
+    env.reset(seed=1)
+    blocks.reset(seed=1)
+    a = np.random.default_rng(0).uniform(-1, 1, (4, 2)).astype(np.float32)
+    for sub in a[:2]:
+        obs, *_, info = env.step(sub)
+    obs_b, _, _, _, info_b = blocks.step(a.reshape(-1))
+    np.testing.assert_array_equal(obs_b, obs)
+    np.testing.assert_allclose(info_b["pos"], info["pos"])
+    assert info_b["env_steps"] == 2 and blocks.action_space.shape == (8,)
+    for bad in (0, 5, 1.5):
+        with pytest.raises(AmiError, match="--block-steps must be an integer from 1 to the"):
+            ActionBlocks(make_env("two-rooms"), 4, execute=bad)
+
+
 def test_bad_block_is_one_line(tmp_path):
     with pytest.raises(AmiError, match="--action-block must be an integer >= 1"):
         collect("two-rooms", 1, 5, tmp_path / "c.h5", progress=False, action_block=0)
     assert not (tmp_path / "c.h5").exists()
 
 
-def test_eval_runs_a_block_model_in_blocks(tmp_path):
-    """`eval` on two-rooms with a model trained on blocks of 2: the env takes 4-d actions."""
+def test_eval_runs_a_block_model_in_blocks(tmp_path, capsys):
+    """`eval` on two-rooms with a model trained on blocks of 2: the env takes 4-d actions, runs
+    all of each or, with --block-steps 1, the first env action of each before replanning."""
     from amiwm.cli import main
 
     collect("two-rooms", 6, 20, tmp_path / "b.h5", seed=1, progress=False, action_block=2)
@@ -69,5 +89,15 @@ def test_eval_runs_a_block_model_in_blocks(tmp_path):
     from amiwm.rundir import RunDir
 
     assert RunDir(tmp_path / "run").action_block == 2
-    main(["eval", "--checkpoint", str(tmp_path / "run"), "--episodes", "1", "--samples", "8",
-          "--elites", "2", "--iterations", "1", "--no-graph", "--json", "--quiet"])  # fmt: skip
+    capsys.readouterr()
+    args = ["eval", "--checkpoint", str(tmp_path / "run"), "--episodes", "1", "--samples", "8",
+            "--elites", "2", "--iterations", "1", "--no-graph", "--json", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert main([*args, "--block-steps", "1"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert whole["episodes"] == single["episodes"] == 1 and single["replans"] >= 1
+    assert main([*args, "--block-steps", "3"]) == 1
+    assert "--block-steps must be an integer from 1 to the action block's 2" in (
+        capsys.readouterr().err
+    )

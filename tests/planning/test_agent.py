@@ -185,3 +185,56 @@ def test_agent_imagines_from_the_latents_and_actions_of_the_episode():
         assert len(agent._past) == len(agent._taken) == min(t + 1, 3)  # the last awaits its step
     agent.reset()
     assert agent._past == [] and agent._taken == []
+
+
+class BlockPointModel(PointModel):
+    """Latent = 2-D position; one action is a block of 3 moves, the position moves by all three."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config.action_dim = 6
+        self.config.action_low, self.config.action_high = [-1.0] * 6, [1.0] * 6
+
+    def rollout_latents(self, latents, actions):
+        a = torch.as_tensor(actions, dtype=torch.float32)
+        moves = a.reshape(*a.shape[:2], 3, 2).sum(2)
+        return latents[:, -1:] + moves.cumsum(1)
+
+
+def test_replanning_inside_blocks_shifts_the_plan_by_the_env_steps_run():
+    """execute=1 of blocks of 3: the warm start is the previous plan moved on by one env action
+    (not one block), and the agent reaches the goal running one env action per plan."""
+    from amiwm.planning.base import PlanResult
+
+    inits = []
+
+    class Echo:  # returns a fixed plan, records the warm start it was given
+        def plan(self, objective, horizon, low, high, init, generator):
+            inits.append(init)
+            return PlanResult(torch.arange(horizon * 6.0).reshape(horizon, 6) / 100, 0.0)
+
+    agent = WorldModelAgent(BlockPointModel(), Echo(), horizon=2, block=3, execute=1)
+    for _ in range(2):
+        agent.act(np.zeros(2, np.float32), np.ones(2, np.float32))
+    flat = (torch.arange(12.0) / 100).reshape(6, 2)
+    expected = torch.cat([flat[1:], flat[-1:]]).reshape(2, 6)
+    assert inits[0] is None and torch.equal(inits[1], expected)
+
+    agent = WorldModelAgent(
+        BlockPointModel(), CEMPlanner(64, 8, 4), horizon=2, block=3, execute=1, cost="summed"
+    )
+    pos, goal = np.zeros(2, np.float32), np.array([4.0, -2.5], np.float32)
+    for _ in range(12):
+        pos = pos + agent.choose_action(pos, goal)[:2]  # the env runs the block's first move
+    assert np.linalg.norm(pos - goal) < 0.5 and len(agent.plan_ms) == 12
+
+
+def test_replanning_inside_blocks_needs_a_markov_predictor():
+    with pytest.raises(AmiError, match="needs a Markov predictor"):
+        WorldModelAgent(MomentumModel(), CEMPlanner(8, 2, 1), block=2, execute=1)
+    with pytest.raises(AmiError, match="--block-steps must be an integer from 1 to"):
+        WorldModelAgent(BlockPointModel(), CEMPlanner(8, 2, 1), block=3, execute=4)
+    with pytest.raises(AmiError, match="6 action values are not blocks of 4"):
+        WorldModelAgent(BlockPointModel(), CEMPlanner(8, 2, 1), block=4, execute=1)
+    agent = WorldModelAgent(MomentumModel(), CEMPlanner(8, 2, 1), block=2, execute=2)
+    assert agent.context == 3  # the whole block: history as before

@@ -156,6 +156,37 @@ def test_protocol_in_action_blocks(rooms):
         evaluate_protocol(None, store, [4, 5], offset=5, budget=8, pairs=2)
 
 
+def test_protocol_replanning_inside_blocks(rooms):
+    """block_steps 1 of blocks of 2: one decision per env step (the budget in env steps), each
+    running the first action of the block the agent returns; replaying the recorded env
+    actions that way reaches every goal."""
+    store = rooms / "blocks1.h5"
+    collect("two-rooms", 6, 15, store, seed=3, progress=False, action_block=2)
+    pairs = goal_pairs(store, [4, 5], offset=4, count=5, seed=0)
+
+    class EnvStepReplay(Replay):
+        def act(self, obs, goal):
+            from amiwm.data.store import EpisodeStore
+            from amiwm.planning.base import Decision
+
+            p = self.pairs[self.i]
+            with EpisodeStore(self.store) as s:
+                blocks = s.episode(p.episode)["actions"][p.step :].reshape(-1, 2)
+            first = blocks[self.t]  # the recorded env action of this env step
+            self.t += 1
+            return Decision(np.concatenate([first, -first]), plan_ms=1.0)  # 2nd half dropped
+
+    r = evaluate_protocol(
+        EnvStepReplay(store, pairs), store, [4, 5], offset=8, budget=8, pairs=5, execute=1
+    )
+    assert r["protocol"]["block_steps"] == 1 and r["protocol"]["decisions"] == 8
+    assert r["success_rate"] == 1.0 and r["replans"] >= 5
+    with pytest.raises(AmiError, match="--block-steps must be an integer from 1 to"):
+        evaluate_protocol(None, store, [4, 5], offset=8, budget=8, pairs=2, execute=3)
+    with pytest.raises(AmiError, match="holds no action blocks; --block-steps does not apply"):
+        evaluate_protocol(None, rooms / "d.h5", [4, 5], offset=8, budget=8, pairs=2, execute=2)
+
+
 def test_a_proprio_model_sees_views_and_goals_with_their_state(rooms):
     """An agent whose model takes the robot state gets {"pixels", "state"} for its view (the
     state as the store records it, so replaying the recording meets the recorded states) and

@@ -34,6 +34,7 @@ def make_agent_from(args: argparse.Namespace, graph: bool = True):
         latent_graph=latent_graph,
         seed=args.seed,
         compile=args.compile,
+        execute=getattr(args, "block_steps", None),
     )
 
 
@@ -106,6 +107,7 @@ def cmd_eval_protocol(args: argparse.Namespace, offset: int, budget: int) -> Non
         seed=args.seed,
         tolerance=args.tolerance,
         progress=not (args.json or args.quiet),
+        execute=args.block_steps,
     )
     report.update(planner=args.planner, env=args.env, horizon=args.horizon, cost=args.cost)
     print(json.dumps(report) if args.json else format_report(report))
@@ -156,7 +158,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if block > 1:  # the model plans blocks of env actions: each is executed as `block` steps
         from amiwm.envs.blocks import ActionBlocks
 
-        env = ActionBlocks(env, block)
+        env = ActionBlocks(env, block, args.block_steps)
+    elif args.block_steps not in (None, 1):
+        raise AmiError(f"{args.checkpoint} plans single env actions; --block-steps does not apply")
     if args.planner == "random":
         agent = RandomAgent(env.action_space, args.seed)
     else:
@@ -212,6 +216,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--budget", type=int, help="protocol: env steps allowed per pair")
     e.add_argument("--data", type=Path, help="protocol: store of pairs (default: training data)")
     e.add_argument("--tolerance", type=float, help="protocol: state tolerance (outside envs)")
+    e.add_argument(
+        "--block-steps",
+        type=int,
+        help="env steps run of each planned action block before replanning (default: the "
+        "whole block)",
+    )
     e.add_argument("--distance", type=float, help="goal distance in steps (default: other room)")
     e.add_argument("--no-graph", action="store_true", help="flat planning straight to the goal")
     e.add_argument("--memory", type=Path, help="record every transition into this memory store")

@@ -38,18 +38,32 @@ def skip_frame(env: gym.Env, skip: bool) -> None:
         inner.skip_frame = skip
 
 
+def check_execute(execute: int | None, k: int) -> int:
+    """Env steps run of each planned block of ``k``: ``execute`` (1..k), or all ``k``."""
+    if execute is None:
+        return k
+    if isinstance(execute, bool) or not isinstance(execute, int) or not 1 <= execute <= k:
+        raise AmiError(
+            f"--block-steps must be an integer from 1 to the action block's {k} env steps, "
+            f"got {execute!r}"
+        )
+    return execute
+
+
 class ActionBlocks(gym.Wrapper):
-    """Each step runs the ``k`` env actions of one block (stopping early when the episode
-    ends). Reward: the sum; ``info``: the last step's, with ``is_success`` true when any of the
-    ``k`` steps succeeded and ``env_steps`` the steps taken. An env with a boolean
+    """Each step takes a block of ``k`` env actions and runs its first ``execute`` (all ``k``
+    by default; fewer for an agent that replans inside a block), stopping early when the
+    episode ends. Reward: the sum; ``info``: the last step's, with ``is_success`` true when any
+    of the steps succeeded and ``env_steps`` the steps taken. An env with a boolean
     ``skip_frame`` attribute (reacher, pusht) is asked not to render the frames inside a block."""
 
-    def __init__(self, env: gym.Env, k: int) -> None:
+    def __init__(self, env: gym.Env, k: int, execute: int | None = None) -> None:
         super().__init__(env)
         space = env.action_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
             raise AmiError(f"action blocks need a 1-D Box action space, got {space}")
         self.k = check_block(k)
+        self.execute = check_execute(execute, self.k)
         self.inner_dim = int(space.shape[0])
         self.action_space = block_space(space, self.k)
 
@@ -63,8 +77,8 @@ class ActionBlocks(gym.Wrapper):
         total, success, n = 0.0, False, 0
         obs, terminated, truncated, info = None, False, False, {}
         try:
-            for sub in a.reshape(self.k, self.inner_dim):
-                skip_frame(self.env, n < self.k - 1)  # only the block's last frame is kept
+            for sub in a.reshape(self.k, self.inner_dim)[: self.execute]:
+                skip_frame(self.env, n < self.execute - 1)  # only the last frame is kept
                 obs, reward, terminated, truncated, info = self.env.step(sub)
                 total += float(reward)
                 success = success or bool(info.get("is_success", False))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from amiwm.envs.blocks import check_block, check_execute
 from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 from amiwm.planning.base import Decision, Planner, PlanResult, shift_plan
@@ -31,9 +32,13 @@ class WorldModelAgent:
     dicts ``{"pixels": frame, "state": vector}`` (amiwm.planning.observations).
 
     Plans `horizon` actions, executes the first `replan_every`, then replans warm-started from
-    the rest of the previous plan. A predictor that reads history (the transformer) imagines
-    from the last `history` latents of the episode and the actions taken between them, so what
-    one frame does not show (a velocity) is seen; the Markov MLP from the current latent.
+    the rest of the previous plan. When a model action is a block of `block` env actions (a
+    store collected with action blocks), `execute` < `block` replans after the first `execute`
+    env actions of the first block (the env runs only those: ActionBlocks(env, block, execute)),
+    closing the loop at the env's rate with a model that imagines whole blocks. A predictor
+    that reads history (the transformer) imagines from the last `history` latents of the
+    episode and the actions taken between them, so what one frame does not show (a velocity)
+    is seen; the Markov MLP from the current latent.
     Continuous actions are searched within the range of the model's training data
     (`within_data`, the default) or the env's whole action space, or within `low`/`high`. With
     `action_names` and a DiscretePlanner over their action vectors (K, A), the agent picks
@@ -60,6 +65,8 @@ class WorldModelAgent:
         graph: LatentGraph | None = None,
         seed: int = 0,
         compile: bool = False,
+        block: int = 1,
+        execute: int | None = None,
     ) -> None:
         cfg = world_model.config
         if not cfg.action_conditioning or cfg.action_dim < 1:
@@ -86,6 +93,17 @@ class WorldModelAgent:
         self.high = torch.as_tensor(hi, dtype=torch.float32)
         markov = getattr(getattr(self.model, "predictor", None), "markov", True)
         self.context = 1 if markov else max(1, cfg.history)  # latents imagined from
+        self.block = check_block(block)
+        self.execute = check_execute(execute, self.block)
+        if cfg.action_dim % self.block:
+            raise AmiError(f"{cfg.action_dim} action values are not blocks of {self.block}")
+        if self.execute < self.block and (
+            replan_every != 1 or self.context > 1 or action_names is not None
+        ):
+            raise AmiError(
+                "replanning inside an action block (--block-steps) needs a Markov predictor "
+                "(model.predictor=mlp), continuous actions and --replan-every 1"
+            )
         self.graph = graph
         self.data: Path | None = None  # episode store the graph was built from, if any
         self.seed = seed
@@ -136,6 +154,8 @@ class WorldModelAgent:
         graph_data: str | Path | None = None,
         seed: int = 0,
         compile: bool = False,
+        block: int = 1,
+        execute: int | None = None,
     ) -> WorldModelAgent:
         """Load a model, build a planner by name and, given an episode store, a latent graph."""
         from amiwm.planning import make_planner
@@ -162,6 +182,8 @@ class WorldModelAgent:
             graph=graph,
             seed=seed,
             compile=compile,
+            block=block,
+            execute=execute,
         )
         agent.data = Path(graph_data) if graph_data else None
         return agent
@@ -237,7 +259,11 @@ class WorldModelAgent:
             return self.cost(latents, target)
 
         init = None
-        if self._plan is not None:
+        if self._plan is not None and self.execute < self.block:  # shift by env actions
+            h = self._plan.shape[0]
+            init = shift_plan(self._plan.reshape(h * self.block, -1), self.execute)
+            init = init.reshape(h, -1)
+        elif self._plan is not None:
             init = shift_plan(self._plan, self.replan_every)
             if self._indices is not None:
                 init = shift_plan(self._indices[:, None].float(), self.replan_every)[:, 0].long()

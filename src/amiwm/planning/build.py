@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from amiwm.errors import AmiError
 from amiwm.planning.agent import WorldModelAgent
 from amiwm.planning.base import Agent
 from amiwm.planning.hierarchical import HierarchicalAgent
@@ -40,14 +41,19 @@ def make_agent(
     latent_graph: LatentGraph | None = None,
     seed: int = 0,
     compile: bool = False,
+    execute: int | None = None,
 ) -> Agent:
     """The agent of `ami-cli eval`/`plan`: planner "hierarchical" (CEM at both levels, `high` =
     "graph" or "macro") or a flat planner by name. A flat agent reaches far goals through a
     subgoal graph: `latent_graph` when given (e.g. from a memory store), else one built from
     `graph_source(checkpoint, graph_data)`; `graph=False` plans straight to the goal. A sensor
     model that encodes windows of rows takes one row at a time (RowWindow). `within_data`: a
-    flat agent searches actions within the training data's range (else the env's space)."""
+    flat agent searches actions within the training data's range (else the env's space).
+    `execute`: env actions run of each planned action block before replanning (default: the
+    whole block; the block is the training store's, see WorldModelAgent)."""
     budget = {"samples": samples, "elites": elites, "iterations": iterations}
+    if planner == "hierarchical" and execute is not None:
+        raise AmiError("--block-steps replans a flat agent inside action blocks; use --planner cem")
     if planner == "hierarchical":
         agent: Agent = HierarchicalAgent.from_checkpoint(
             checkpoint,
@@ -70,6 +76,8 @@ def make_agent(
         graph_data=data,
         seed=seed,
         compile=compile,
+        block=RunDir(checkpoint).action_block if execute is not None else 1,
+        execute=execute,
         **budget,
     )
     if latent_graph is not None:

@@ -97,7 +97,12 @@ class GoalTask:
     """Builds the env as the store was collected, puts it at a pair's start, tests success."""
 
     def __init__(
-        self, store_path: str | Path, env: str | None, budget: int, tolerance: float | None
+        self,
+        store_path: str | Path,
+        env: str | None,
+        budget: int,
+        tolerance: float | None,
+        execute: int | None = None,
     ):
         from amiwm.data.collect import _make
         from amiwm.data.store import EpisodeStore
@@ -125,7 +130,15 @@ class GoalTask:
         if self.block > 1:
             from amiwm.envs.blocks import ActionBlocks
 
-            self.env = ActionBlocks(self.env, self.block)
+            try:
+                self.env = ActionBlocks(self.env, self.block, execute)
+            except AmiError:
+                self.env.close()
+                raise
+        elif execute not in (None, 1):
+            self.env.close()
+            raise AmiError(f"{store_path} holds no action blocks; --block-steps does not apply")
+        self.execute = getattr(self.env, "execute", 1)  # env steps run per agent decision
         u = self.env.unwrapped
         if all(hasattr(u, a) for a in ("set_state", "is_success")):
             self.mode = "state"
@@ -302,17 +315,20 @@ def evaluate_protocol(
     floors: bool = True,
     progress: bool = False,
     video: Path | None = None,
+    execute: int | None = None,
 ) -> dict[str, Any]:
     """Success of ``agent`` (an Agent, e.g. a WorldModelAgent; None: floors only)
     on ``pairs`` start/goal pairs of held-out ``episodes``, with its 95% interval, planning ms
-    per replanning step, and the floors on the same pairs. ``video``: a GIF of the first pair."""
+    per replanning step, and the floors on the same pairs. ``video``: a GIF of the first pair.
+    ``execute``: env steps run of each action block the agent (and each floor) returns, for an
+    agent that replans inside blocks (default: the whole block)."""
     from rich.progress import track
 
     if budget < 1:
         raise AmiError(f"--budget must be >= 1 env step, got {budget}")
     if offset < 1:
         raise AmiError(f"--goal-offset must be >= 1, got {offset}")
-    task = GoalTask(store, env, budget, tolerance)
+    task = GoalTask(store, env, budget, tolerance, execute)
     k = task.block
     try:
         if offset % k:
@@ -324,12 +340,13 @@ def evaluate_protocol(
     except BaseException:
         task.close()
         raise
-    decisions = -(-budget // k)  # agent decisions: blocks of k env steps
+    decisions = -(-budget // task.execute)  # agent decisions: `execute` env steps each
     report: dict[str, Any] = {
         "protocol": {
             "goal_offset": offset,
             "budget": budget,
             "action_block": k,
+            "block_steps": task.execute,
             "decisions": decisions,
             "pairs": len(chosen),
             "seed": seed,
@@ -356,7 +373,9 @@ def evaluate_protocol(
             report["success_ci95"] = report.pop("ci95")
             report["episodes"] = len(wins)
             ok_steps = [n for ok, n in zip(wins, steps, strict=True) if ok]
-            report["mean_steps_to_goal"] = float(np.mean(ok_steps)) * k if ok_steps else None
+            report["mean_steps_to_goal"] = (
+                float(np.mean(ok_steps)) * task.execute if ok_steps else None
+            )
             report["plan_ms_mean"] = float(ms.mean()) if len(ms) else None
             report["plan_ms_median"] = float(np.median(ms)) if len(ms) else None
             report["plan_ms_p95"] = float(np.percentile(ms, 95)) if len(ms) else None

@@ -334,7 +334,7 @@ def test_demo_on_reacher_runs_the_protocol(tmp_path):
         assert (tmp_path / "d" / name).is_file(), name
     config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
     assert config["train"]["motion_weight"] == 10.0  # the recipe's within-window term
-    assert config["model"]["predictor"] == "transformer"  # reads history: the arm's velocity
+    assert config["model"]["predictor"] == "mlp"  # the recipe's Markov predictor
     assert summary["planner"] == {"name": "cem", "horizon": 3, "cost": "summed"}  # the recipe's
     assert "imagines 3 model step(s)" in (tmp_path / "d" / "index.html").read_text()
     ev = ["eval", "--checkpoint", "d/model", "--episodes", "1", "--samples", "8", "--elites", "2",

@@ -81,11 +81,22 @@ def check_demo(args: argparse.Namespace, held_out: list[int]) -> dict[str, Any] 
     return summary
 
 
+def demo_planner(summary: dict[str, Any]) -> dict[str, Any]:
+    """The demo agent's planner settings (older summaries: horizon 5, final cost, whole
+    blocks)."""
+    block = summary["protocol"]["protocol"].get("action_block", 1)
+    planner = {"horizon": 5, "cost": "final", "block_steps": block}
+    planner.update({k: v for k, v in (summary.get("planner") or {}).items() if v is not None})
+    return planner
+
+
 def amiwm_from_demo(summary: dict[str, Any], model_dir: Path) -> dict[str, Any]:
     from amiwm.models.world_model import WorldModel
     from amiwm.rundir import RunDir
 
     p = summary["protocol"]
+    planner = demo_planner(summary)
+    reused = bool(summary["training"].get("reused"))
     model = WorldModel.from_pretrained(model_dir)
     cfg = model.config
     return {
@@ -98,10 +109,13 @@ def amiwm_from_demo(summary: dict[str, Any], model_dir: Path) -> dict[str, Any]:
         "train_frames_per_s": summary["training"]["frames_per_s"],
         "train_steps": summary["training"]["steps"],
         "train_batch": RunDir(model_dir).config.train.batch_size,
-        "train_seconds": summary["timings"].get("train_s"),
+        # a demo that reused a finished model did not time its training
+        "train_seconds": None if reused else summary["timings"].get("train_s"),
         "params": model.num_parameters,
         "model": {k: getattr(cfg, k) for k in ("encoder", "predictor", "latent_dim")},
-        "agent": "cem 64 x 8 x 4 (default), horizon 5 blocks, replans every block, no graph",
+        "planner": planner,
+        "agent": f"cem 64 x 8 x 4 (default), horizon {planner['horizon']} blocks, "
+        f"{planner['cost']} cost, replans every {planner['block_steps']} env step(s), no graph",
     }
 
 
@@ -142,14 +156,21 @@ def amiwm_plan_times(model_dir: Path, data: Path, held_out: list[int], args: arg
     return out
 
 
-def amiwm_first_pairs(model_dir: Path, data: Path, held_out: list[int], n: int, args):
+def amiwm_first_pairs(
+    model_dir: Path, data: Path, held_out: list[int], n: int, args, planner: dict[str, Any]
+):
     """amiwm's demo agent on the first `n` protocol pairs, with the protocol's episode loop."""
     from amiwm.planning.build import make_agent
-    from amiwm.planning.protocol import _rate, _run
+    from amiwm.planning.protocol import GoalTask, _rate, _run, goal_pairs
 
-    agent = make_agent(model_dir, "cem", graph=False, seed=args.seed)
-    task, pairs = first_pair(data, held_out, args)
-    decisions = -(-BUDGET // task.block)
+    steps = planner["block_steps"]
+    agent = make_agent(
+        model_dir, "cem", graph=False, seed=args.seed, horizon=planner["horizon"],
+        cost=planner["cost"], execute=steps,
+    )  # fmt: skip
+    task = GoalTask(data, None, BUDGET, None, steps)
+    pairs = goal_pairs(data, held_out, OFFSET // task.block, args.pairs, args.protocol_seed)
+    decisions = -(-BUDGET // task.execute)
     try:
         wins = [
             _run(task, agent, p, decisions, args.protocol_seed + i, [])[0]
@@ -242,8 +263,8 @@ def task_table(r: Any, args: argparse.Namespace) -> str:
         f"| training steps x batch in the budget | {a.get('train_steps', '?')} x "
         f"{a.get('train_batch', '?')} | "
         f"{lt.get('train_steps', '?')} x {lt.get('train_batch', '?')} |",
-        f"| training minutes | {_f((a.get('train_seconds') or 0) / 60, '.1f')} | "
-        f"{_f((lt.get('train_seconds') or 0) / 60, '.1f')} |",
+        f"| training minutes | {_minutes(a.get('train_seconds'))} | "
+        f"{_minutes(lt.get('train_seconds'))} |",
         f"| parameters | {_m(a.get('params'))} | {_m(lw.get('params', {}).get('total'))} |",
     ]  # fmt: skip
     return "\n".join(rows)
@@ -258,6 +279,10 @@ def _floors(f: dict[str, Any] | None) -> str:
 
 def _f(v: float | None, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
+
+
+def _minutes(seconds: float | None) -> str:
+    return _f(None if seconds is None else seconds / 60, ".1f")
 
 
 def _m(n: int | None) -> str:
@@ -300,5 +325,6 @@ def run_task(args: argparse.Namespace, results: Any, thread_env: dict[str, str])
         r.save("amiwm_plan", amiwm_plan_times(model_dir, data, held_out, args))
     if lp and not lp.get("complete") and "amiwm_first_pairs" not in r:
         n = lp["pairs_evaluated"]
-        r.save("amiwm_first_pairs", amiwm_first_pairs(model_dir, data, held_out, n, args))
+        planner = demo_planner(summary)
+        r.save("amiwm_first_pairs", amiwm_first_pairs(model_dir, data, held_out, n, args, planner))
     return task_table(r, args)

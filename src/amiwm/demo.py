@@ -61,10 +61,14 @@ def recipe_for(env: str) -> tuple[str, Recipe] | None:
 
 def _training(result: Any, model_dir: Path) -> dict[str, Any]:
     """Steps and frames/s of this demo's training, or, for a model an earlier run in the same
-    folder trained, that run's last logged step (its mean frames/s was not kept: None)."""
+    folder trained, those its last training call wrote (``train.json``; a run from before
+    that file existed gives its last logged step and no rate)."""
     if result is not None:
         return {"steps": result.step, "frames_per_s": result.frames_per_s}
-    metrics = model_dir / "metrics.jsonl"
+    summary, metrics = model_dir / "train.json", model_dir / "metrics.jsonl"
+    if summary.exists():
+        done = json.loads(summary.read_text())
+        return {"steps": done["step"], "frames_per_s": done["frames_per_s"], "reused": True}
     rows = metrics.read_text().splitlines() if metrics.exists() else []
     step = json.loads(rows[-1]).get("step") if rows else None
     return {"steps": step, "frames_per_s": None, "reused": True}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from amiwm.training.metrics import MetricsSink
 from amiwm.training.precision import bf16_note
 
 LOGGED = ("loss", "pred", "rollout", "reg", "idm", "motion", "latent_std")
+SUMMARY = ("step", "loss", "val_pred_loss", "frames_per_s", "seconds")  # of the last call
 
 
 @dataclass
@@ -274,9 +276,13 @@ def _train(
     finally:
         if metrics is not None:
             metrics.close()
-    return TrainResult(
+    result = TrainResult(
         out, r.step, r.loss, held_out["pred"], r.frames_per_s, r.seconds, prep["notes"]
     )
+    if lead:  # what a later reader of the run (a demo reusing it) can no longer measure
+        summary = {k: getattr(result, k) for k in SUMMARY}
+        (out / "train.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return result
 
 
 def _no_buffer_sync() -> dict[str, bool]:

@@ -8,8 +8,6 @@ pytest.importorskip("dm_control", reason="needs the dmc extra: pip install 'amiw
 from amiwm.envs import make_env  # noqa: E402
 from amiwm.errors import AmiError  # noqa: E402
 
-ENV = "reacher"
-
 
 @pytest.fixture(scope="module")
 def env():
@@ -62,33 +60,6 @@ def test_bad_state_is_one_line(env):
         env.reset(options={"state": [0.0, 1.0]})
     with pytest.raises(AmiError, match="goal_state must have 6"):
         env.reset(options={"goal_state": [0.0]})
-
-
-def test_protocol_starts_from_recorded_states(tmp_path):
-    """Replaying the recorded actions from each pair's start reaches its goal every time."""
-    from amiwm.data.collect import collect
-    from amiwm.data.store import EpisodeStore
-    from amiwm.planning.base import Decision
-    from amiwm.planning.protocol import evaluate_protocol, goal_pairs
-
-    store = collect(ENV, 2, 30, tmp_path / "s.h5", seed=4, progress=False)
-    pairs = goal_pairs(store, [0, 1], offset=10, count=4, seed=0)
-    with EpisodeStore(store) as s:
-        recorded = [s.episode(p.episode)["actions"][p.step : p.step + 10] for p in pairs]
-
-    class Replay:
-        i, t = -1, 0
-
-        def reset(self):
-            self.i, self.t = self.i + 1, 0
-
-        def act(self, obs, goal):
-            self.t += 1
-            return Decision(recorded[self.i][self.t - 1])
-
-    r = evaluate_protocol(Replay(), store, [0, 1], offset=10, budget=10, pairs=4, floors=False)
-    assert r["protocol"]["start_from"] == "state" and r["success_rate"] == 1.0
-    assert r["mean_steps_to_goal"] <= 10 and r["floors"]["already_successful"]["success_rate"] < 1
 
 
 def test_blocks_render_only_the_frames_they_keep(env, monkeypatch):

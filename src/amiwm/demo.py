@@ -61,14 +61,16 @@ def recipe_for(env: str) -> tuple[str, Recipe] | None:
 
 def _training(result: Any, model_dir: Path) -> dict[str, Any]:
     """Steps and frames/s of this demo's training, or, for a model an earlier run in the same
-    folder trained, those its last training call wrote (``train.json``; a run from before
-    that file existed gives its last logged step and no rate)."""
+    folder trained, those its last training call wrote (``train.json``; without a readable
+    one, its last logged step and no rate)."""
     if result is not None:
         return {"steps": result.step, "frames_per_s": result.frames_per_s}
     summary, metrics = model_dir / "train.json", model_dir / "metrics.jsonl"
-    if summary.exists():
+    try:
         done = json.loads(summary.read_text())
-        return {"steps": done["step"], "frames_per_s": done["frames_per_s"], "reused": True}
+        return {"steps": int(done["step"]), "frames_per_s": done["frames_per_s"], "reused": True}
+    except (OSError, ValueError, KeyError, TypeError):  # absent or unreadable: the log's step
+        pass
     rows = metrics.read_text().splitlines() if metrics.exists() else []
     step = json.loads(rows[-1]).get("step") if rows else None
     return {"steps": step, "frames_per_s": None, "reused": True}

@@ -14,28 +14,25 @@ monitor as shipped. "FDR@h": the 18-fault mean at the held-out half's own thresh
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tep import evaluate, load  # noqa: E402
+from tep import evaluate  # noqa: E402
 from tep_baselines import ewma  # noqa: E402
-from tep_readout import features  # noqa: E402
+from tep_readout import features, setup  # noqa: E402
 
-from amiwm.models.world_model import WorldModel  # noqa: E402
 from amiwm.monitoring.dynamic import DynamicReadout, fit_dynamic  # noqa: E402
-from amiwm.monitoring.monitor import STUCK_GAIN, Monitor, stuck_term  # noqa: E402
+from amiwm.monitoring.monitor import STUCK_GAIN, stuck_term  # noqa: E402
 
 SETTINGS = ((0.0, np.inf), (0.01, 2.0), (0.01, 4.0), (0.02, 2.0), (0.02, 4.0), (0.05, 2.0),
             (0.05, 4.0))  # fmt: skip
 
 
 def adapted(r: np.ndarray, ro: DynamicReadout, rate: float, gate: float) -> np.ndarray:
-    """Residuals (N, D) minus their gated running mean, and their distances (N,)."""
+    """Distances (N,) of residuals (N, D) once their gated running mean is subtracted."""
     mean, out = np.zeros(r.shape[1]), np.empty(len(r))
     for t, row in enumerate(r):
         e = row - mean
@@ -46,16 +43,7 @@ def adapted(r: np.ndarray, ro: DynamicReadout, rate: float, gate: float) -> np.n
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tep", type=Path, default=Path("../shared/data/tep"))
-    ap.add_argument("--run", type=Path, default=Path("runs/tep/amiwm"))
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    normal, faults = load(args.tep)
-    mon = Monitor(WorldModel.from_pretrained(args.run), smoothing=0.2, next_actions=True,
-                  dynamic=True)  # fmt: skip
-    mon.readout = mon.fit_readout([normal["fit"]])
-    runs = {"fit": normal["fit"], "calib": normal["calib"], "far": normal["far"], **faults}
+    mon, runs = setup(__doc__)
     h = mon.history
     data = {k: features(mon, *v, "latent") for k, v in runs.items()}
     ro = fit_dynamic(*data["fit"], lags=2)

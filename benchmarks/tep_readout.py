@@ -48,8 +48,10 @@ def features(mon: Monitor, x: np.ndarray, u: np.ndarray, which: str) -> tuple:
     ], xn
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def setup(doc: str) -> tuple[Monitor, dict]:
+    """Parse --tep/--run, load the split and the run's monitor (read-out fitted on d00): the
+    monitor and every run by name (fit, calib, far, then the faults)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--tep", type=Path, default=Path("../shared/data/tep"))
     ap.add_argument("--run", type=Path, default=Path("runs/tep/amiwm"))
     args = ap.parse_args()
@@ -58,7 +60,11 @@ def main() -> None:
     model = WorldModel.from_pretrained(args.run)
     mon = Monitor(model, smoothing=0.2, next_actions=True, dynamic=True)
     mon.readout = mon.fit_readout([normal["fit"]])
-    runs = {"fit": normal["fit"], "calib": normal["calib"], "far": normal["far"], **faults}
+    return mon, {"fit": normal["fit"], "calib": normal["calib"], "far": normal["far"], **faults}
+
+
+def main() -> None:
+    mon, runs = setup(__doc__)
     h = mon.history
     print("features      FDR 5% / 1%     FAR 5% / 1%     FDR@h 5% / 1%   delay (5%)")
     for which in SETS:

@@ -317,7 +317,7 @@ def test_demo_end_to_end(tmp_path):
     assert again.returncode == 0, again.stderr  # the model is reused, not retrained
     training = json.loads((out / "summary.json").read_text())["training"]
     assert training["steps"] == steps and steps > 0 and training["reused"]
-    assert training["frames_per_s"] > 0  # read back from the run's metrics log
+    assert training["frames_per_s"] > 0  # read back from the run's train.json
 
 
 def test_demo_on_reacher_runs_the_protocol(tmp_path):

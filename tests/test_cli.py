@@ -101,6 +101,8 @@ def test_collect_inspect_train_end_to_end(workdir):
         (["train", "--dataset", "d.h5", "--bogus"], "unrecognized arguments: --bogus"),
         (["collect", "--env", "NoSuchEnv-v9", "--out", "x.h5"], "NoSuchEnv-v9"),
         (["data", "inspect", "missing.h5"], "not found"),
+        (["eval", "--checkpoint", "run", "--free-state", "vx"], "--free-state takes indices"),
+        (["demo", "--env", "two-rooms", "--proprio", "true", "--out", "p"], "reacher and pusht"),
     ],
 )
 def test_bad_input_one_line_error(workdir, args, message):

@@ -25,7 +25,9 @@ class Recipe:
     """How a demo collects, trains and plans: episodes of ``steps`` model steps of ``block``
     env steps each, recorded by ``policy``; ``motion`` is the within-window variance term's
     weight (``train.motion_weight``); ``predictor`` the model's (``model.predictor``);
-    ``horizon`` and ``cost`` are the planner's (`ami-cli eval --horizon --cost`)."""
+    ``horizon`` and ``cost`` are the planner's (`ami-cli eval --horizon --cost`);
+    ``free_state`` the goal state entries a model with the robot state may reach with any
+    value (`ami-cli eval --free-state`)."""
 
     policy: str
     episodes: int
@@ -36,6 +38,7 @@ class Recipe:
     predictor: str = "mlp"
     horizon: int = 5
     cost: str = "final"
+    free_state: tuple[int, ...] = ()
 
 
 RECIPES = {
@@ -43,8 +46,11 @@ RECIPES = {
     # random actions, as LeWM's reacher data; the motion term keeps the arm; the Markov MLP
     # predictor (on 3,000 episodes as good as a history-reading transformer, 4x faster plans);
     # planner chosen on pairs of another seed than the reported ones; 3,000 episodes because
-    # 600 overfitted (README, issue #14)
-    "reacher": Recipe("random", 3000, 40, 5, 38.0, motion=10.0, horizon=3, cost="summed"),
+    # 600 overfitted (README, issue #14); with the joint readings (--proprio) the goal is the
+    # pose at any joint velocity (state = angles, velocities, target)
+    "reacher": Recipe(
+        "random", 3000, 40, 5, 38.0, motion=10.0, horizon=3, cost="summed", free_state=(2, 3)
+    ),
     # scripted pushes + near-block targets
     "pusht": Recipe("push", 600, 30, 5, 40.0, motion=10.0, horizon=3, cost="summed"),
 }
@@ -57,6 +63,14 @@ def recipe_for(env: str) -> tuple[str, Recipe] | None:
     names = {resolve_env_id(k): k for k in RECIPES}
     key = names.get(resolve_env_id(env))
     return None if key is None else (key, RECIPES[key])
+
+
+def recipe_free_state(recipe: Recipe, checkpoint: Path) -> tuple[int, ...]:
+    """The recipe's free goal state entries when the checkpoint's model takes the robot state
+    (``--proprio``), else none."""
+    from amiwm.checkpoint import load_checkpoint
+
+    return recipe.free_state if load_checkpoint(checkpoint)[0].proprio else ()
 
 
 def _training(result: Any, model_dir: Path) -> dict[str, Any]:
@@ -94,10 +108,12 @@ def run_demo(
     eval_episodes: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    proprio: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline into `out`; the trained checkpoint lands in `out/model`. Unset
     arguments come from the env's recipe (``RECIPES``); a store or a finished model already in
-    `out` is reused."""
+    `out` is reused. `proprio` (reacher, pusht): the model takes the recorded robot state beside
+    each frame, and plans toward the goal's state with the recipe's ``free_state`` left free."""
     found = recipe_for(env)
     if found is None:
         raise AmiError(f"no demo recipe for {env!r}; use one of {', '.join(RECIPES)}")
@@ -106,8 +122,10 @@ def run_demo(
     episodes = recipe.episodes if episodes is None else episodes
     if key != "two-rooms":
         return _protocol_demo(
-            key, recipe, Path(out), minutes, episodes, eval_episodes, seed, progress
+            key, recipe, Path(out), minutes, episodes, eval_episodes, seed, progress, proprio
         )
+    if proprio:
+        raise AmiError("--proprio applies to the reacher and pusht demos")
     return _rooms_demo(Path(out), minutes, episodes, eval_episodes or 30, seed, progress)
 
 
@@ -186,6 +204,7 @@ def _protocol_demo(
     pairs: int | None,
     seed: int,
     progress: bool,
+    proprio: bool,
 ) -> dict[str, Any]:
     """reacher / pusht: collect in action blocks, train, evaluate with the published protocol."""
     from amiwm.data.collect import collect
@@ -216,6 +235,7 @@ def _protocol_demo(
     cfg.train.seed = seed
     cfg.train.motion_weight = recipe.motion
     cfg.model.predictor = recipe.predictor
+    cfg.model.proprio = proprio
     cfg.train.steps = max(50, int(minutes * 60 * 4))  # the wall-clock budget cuts first
     t = time.perf_counter()
     result = None
@@ -224,8 +244,15 @@ def _protocol_demo(
     timings["train_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    free = recipe_free_state(recipe, model_dir)  # the model's own, if reused
     agent = make_agent(
-        model_dir, "cem", graph=False, seed=seed, horizon=recipe.horizon, cost=recipe.cost
+        model_dir,
+        "cem",
+        graph=False,
+        seed=seed,
+        horizon=recipe.horizon,
+        cost=recipe.cost,
+        free_state=free,
     )
     evidence = model_evidence(
         agent.model, data, cfg.train.val_fraction, seed, horizons=(1, 2, 5, 10, 20)
@@ -256,7 +283,12 @@ def _protocol_demo(
         "evidence": evidence,
         "protocol": report,
         "planning": planning,
-        "planner": {"name": "cem", "horizon": recipe.horizon, "cost": recipe.cost},
+        "planner": {
+            "name": "cem",
+            "horizon": recipe.horizon,
+            "cost": recipe.cost,
+            "free_state": list(free),
+        },
         "training": _training(result, model_dir),
         "timings": timings,
     }

@@ -106,3 +106,89 @@ def test_model_without_state_takes_the_dict_pixels():
     plain = WorldModel(cfg).eval()
     z = encode_observation(plain, {"pixels": FRAME, "state": np.zeros(3)})
     assert torch.equal(z, plain.encode(FRAME[None])[0])
+
+
+class MovingPointModel(torch.nn.Module):
+    """A proprio model whose latent is its state (x, y, vx, vy): an action moves the point by
+    itself and becomes its velocity. Counts its encode calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = ModelConfig(
+            obs_shape=[16, 16, 3],
+            latent_dim=4,
+            action_dim=2,
+            action_low=[-1.0, -1.0],
+            action_high=[1.0, 1.0],
+            proprio=True,
+            state_dim=4,
+            state_mean=[0.0] * 4,
+            state_std=[1.0] * 4,
+        )
+        self.encodes = 0
+
+    def encode(self, obs, state=None):
+        self.encodes += 1
+        return torch.as_tensor(state, dtype=torch.float32)
+
+    def rollout_latents(self, latents, actions):
+        a = torch.as_tensor(actions, dtype=torch.float32)
+        pos = latents[:, -1:, :2] + a.cumsum(1)
+        return torch.cat([pos, a], -1)
+
+
+def _reach(free_state: tuple[int, ...]) -> float:
+    """Distance to the goal position after 12 steps, the goal asking for velocity (3, 3)."""
+    model = MovingPointModel()
+    agent = WorldModelAgent(model, CEMPlanner(64, 8, 4), horizon=3, cost="summed",
+                            free_state=free_state)  # fmt: skip
+    state, goal = np.zeros(4, np.float32), np.array([2.0, -1.0, 3.0, 3.0], np.float32)
+    for _ in range(12):
+        a = np.clip(agent.act({"pixels": FRAME, "state": state}, {"pixels": FRAME, "state": goal})
+                    .action, -1, 1)  # fmt: skip
+        state = np.concatenate([state[:2] + a, a]).astype(np.float32)
+    return float(np.linalg.norm(state[:2] - goal[:2]))
+
+
+def test_free_state_reaches_the_pose_at_any_velocity():
+    # with the velocity left free the point stops on the goal; asked to match the goal's
+    # velocity (out of reach) it keeps moving past it
+    free, matched = _reach((2, 3)), _reach(())
+    assert free < 0.3 and matched > 0.5 and free < matched / 3
+
+
+def test_goal_set_starts_with_the_goal_and_is_encoded_once_per_goal():
+    model = MovingPointModel()
+    agent = WorldModelAgent(model, CEMPlanner(8, 2, 1), horizon=2, free_state=(2, 3))
+    goal = {"pixels": FRAME, "state": np.array([1.0, 2.0, 0.5, -0.5], np.float32)}
+    members = agent.encode_goal(goal)
+    assert members.shape == (64, 4)
+    assert torch.equal(members[0], torch.tensor([1.0, 2.0, 0.5, -0.5]))
+    assert torch.equal(members[:, :2], members[:1, :2].expand(64, -1))  # the pose is kept
+    assert members[1:, 2:].min() >= -2.0 and members[1:, 2:].max() <= 2.0  # mean +- 2 std
+    assert members[1:, 2:].std(0).min() > 0.5  # spread over the range
+    calls = model.encodes
+    for _ in range(3):
+        agent.act({"pixels": FRAME, "state": np.zeros(4, np.float32)}, goal)
+    assert model.encodes == calls + 3  # the observations only: the goal set is reused
+    assert agent.subgoal.shape == (4,)
+
+
+@pytest.mark.parametrize(
+    "model, free, message",
+    [
+        (tiny_proprio_model, (5,), "distinct indices in 0..2"),
+        (tiny_proprio_model, (1, 1), "distinct indices"),
+        (StatePointModel, (2,), "distinct indices in 0..1"),
+    ],
+)
+def test_free_state_errors(model, free, message):
+    with pytest.raises(AmiError, match=message):
+        WorldModelAgent(model(), CEMPlanner(8, 2, 1), horizon=2, free_state=free)
+
+
+def test_free_state_needs_a_proprio_model():
+    cfg = tiny_proprio_model().config
+    cfg.proprio, cfg.state_dim = False, 0
+    with pytest.raises(AmiError, match="--proprio true"):
+        WorldModelAgent(WorldModel(cfg), CEMPlanner(8, 2, 1), free_state=(0,))

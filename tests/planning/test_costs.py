@@ -41,3 +41,26 @@ def test_cost_shape_errors():
         final_distance(torch.zeros(2, 3, 4), torch.zeros(3, 4))
     with pytest.raises(AmiError):
         action_penalty(torch.zeros(3, 2), 1.0)
+
+
+def test_goal_set_scores_the_nearest_member():
+    latents = torch.tensor([[[0.0, 0.0], [3.0, 4.0]], [[1.0, 1.0], [1.0, 0.0]]])  # (2, 2, 2)
+    members = torch.tensor([[3.0, 4.0], [1.0, 0.0], [10.0, 10.0]])
+    expected = torch.tensor(
+        [[min(((z - g) ** 2).sum().item() for g in members) for z in row] for row in latents]
+    )
+    for goal in (members[None], members[None].expand(2, -1, -1)):
+        assert torch.allclose(final_distance(latents, goal), expected[:, -1])
+        assert torch.allclose(summed_distance(latents, goal), expected.sum(1))
+    # one member is the single goal
+    assert torch.allclose(
+        final_distance(latents, members[:1][None]), final_distance(latents, members[0])
+    )
+    # differentiable where a latent sits on a member
+    z = latents.clone().requires_grad_(True)
+    summed_distance(z, members[None]).sum().backward()
+    assert torch.isfinite(z.grad).all()
+    with pytest.raises(AmiError):
+        final_distance(latents, torch.zeros(1, 3, 5))  # wrong D
+    with pytest.raises(AmiError):
+        final_distance(latents, torch.zeros(3, 3, 2))  # neither 1 nor N sets

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from amiwm.cli import boolean_for
+
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from amiwm.demo import run_demo
@@ -18,6 +20,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         eval_episodes=args.eval_episodes,
         seed=args.seed,
         progress=not args.quiet,
+        proprio=args.proprio,
     )
     ev, planning = summary["evidence"], summary["planning"]
     plan = planning.get("cem+graph") or planning["cem"]
@@ -59,5 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--eval-episodes", type=int, help="two-rooms: episodes (30); reacher/pusht: pairs (50)"
     )
     dm.add_argument("--seed", type=int, default=0)
+    dm.add_argument(
+        "--proprio",
+        type=boolean_for("--proprio"),
+        default=False,
+        help="reacher/pusht: the model also takes the recorded robot state (reacher's goal is "
+        "then the pose at any joint velocity)",
+    )
     dm.add_argument("--quiet", action="store_true")
     dm.set_defaults(func=cmd_demo)

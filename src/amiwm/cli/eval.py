@@ -35,6 +35,7 @@ def make_agent_from(args: argparse.Namespace, graph: bool = True):
         seed=args.seed,
         compile=args.compile,
         execute=getattr(args, "block_steps", None),
+        free_state=getattr(args, "free_state", None) or (),
     )
 
 
@@ -109,7 +110,13 @@ def cmd_eval_protocol(args: argparse.Namespace, offset: int, budget: int) -> Non
         progress=not (args.json or args.quiet),
         execute=args.block_steps,
     )
-    report.update(planner=args.planner, env=args.env, horizon=args.horizon, cost=args.cost)
+    report.update(
+        planner=args.planner,
+        env=args.env,
+        horizon=args.horizon,
+        cost=args.cost,
+        free_state=list(args.free_state or ()),
+    )
     print(json.dumps(report) if args.json else format_report(report))
 
 
@@ -121,6 +128,14 @@ def recorded_env(checkpoint: Path) -> str | None:
         return RunDir(checkpoint).env_id
     except AmiError:
         return None
+
+
+def state_indices(value: str) -> list[int]:
+    """The argparse type of --free-state: comma-separated state entry indices."""
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise AmiError(f"--free-state takes indices like 2,3, got {value!r}") from None
 
 
 def _action_block(checkpoint: Path) -> int:
@@ -135,7 +150,7 @@ def _action_block(checkpoint: Path) -> int:
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
-    from amiwm.demo import recipe_for
+    from amiwm.demo import recipe_for, recipe_free_state
     from amiwm.envs import make_env
     from amiwm.planning.episodes import RandomAgent, check_action_space, evaluate
     from amiwm.planning.protocol import protocol_settings
@@ -146,6 +161,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if found is not None:
         args.horizon = found[1].horizon if args.horizon is None else args.horizon
         args.cost = found[1].cost if args.cost is None else args.cost
+        if args.free_state is None:  # a proprio reacher model: the pose alone is the goal
+            args.free_state = list(recipe_free_state(found[1], args.checkpoint))
     protocol = protocol_settings(args.env, args.goal_offset, args.budget, args.tolerance)
     if protocol is not None:
         return cmd_eval_protocol(args, *protocol)
@@ -221,6 +238,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="env steps run of each planned action block before replanning (default: the "
         "whole block)",
+    )
+    e.add_argument(
+        "--free-state",
+        type=state_indices,
+        help="goal state entries that may take any value, e.g. 2,3 (a proprio model; default: "
+        "the env's recipe, reacher's joint velocities)",
     )
     e.add_argument("--distance", type=float, help="goal distance in steps (default: other room)")
     e.add_argument("--no-graph", action="store_true", help="flat planning straight to the goal")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ def make_agent(
     seed: int = 0,
     compile: bool = False,
     execute: int | None = None,
+    free_state: Sequence[int] = (),
 ) -> Agent:
     """The agent of `ami-cli eval`/`plan`: planner "hierarchical" (CEM at both levels, `high` =
     "graph" or "macro") or a flat planner by name. A flat agent reaches far goals through a
@@ -50,10 +52,13 @@ def make_agent(
     model that encodes windows of rows takes one row at a time (RowWindow). `within_data`: a
     flat agent searches actions within the training data's range (else the env's space).
     `execute`: env actions run of each planned action block before replanning (default: the
-    whole block; the block is the training store's, see WorldModelAgent)."""
+    whole block; the block is the training store's, see WorldModelAgent). `free_state`: goal
+    state entries that may take any value (a flat agent of a proprio model; WorldModelAgent)."""
     budget = {"samples": samples, "elites": elites, "iterations": iterations}
     if planner == "hierarchical" and execute is not None:
         raise AmiError("--block-steps replans a flat agent inside action blocks; use --planner cem")
+    if planner == "hierarchical" and free_state:
+        raise AmiError("--free-state applies to a flat agent; use --planner cem")
     if planner == "hierarchical":
         agent: Agent = HierarchicalAgent.from_checkpoint(
             checkpoint,
@@ -78,6 +83,7 @@ def make_agent(
         compile=compile,
         block=RunDir(checkpoint).action_block if execute is not None else 1,
         execute=execute,
+        free_state=free_state,
         **budget,
     )
     if latent_graph is not None:

@@ -322,6 +322,18 @@ def test_demo_end_to_end(tmp_path):
     assert training["frames_per_s"] > 0  # read back from the run's train.json
 
 
+def test_demo_on_reacher_with_joint_readings_plans_to_the_pose(tmp_path):
+    """--proprio true: the model takes the recorded state; the goal's velocities are free."""
+    pytest.importorskip("dm_control", reason="needs the dmc extra")
+    r = cli("demo", "--env", "reacher", "--out", "d", "--minutes", "0.03", "--episodes", "5",
+            "--eval-episodes", "2", "--proprio", "true", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["planner"]["free_state"] == [2, 3] and summary["protocol"]["episodes"] == 2
+    config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
+    assert config["model"]["proprio"] and config["model"]["state_dim"] == 6
+
+
 def test_demo_on_reacher_runs_the_protocol(tmp_path):
     """The reacher recipe: blocks of 5 env steps, the goal-offset protocol, a report."""
     pytest.importorskip("dm_control", reason="needs the dmc extra")
@@ -338,7 +350,12 @@ def test_demo_on_reacher_runs_the_protocol(tmp_path):
     config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
     assert config["train"]["motion_weight"] == 10.0  # the recipe's within-window term
     assert config["model"]["predictor"] == "mlp"  # the recipe's Markov predictor
-    assert summary["planner"] == {"name": "cem", "horizon": 3, "cost": "summed"}  # the recipe's
+    assert summary["planner"] == {  # the recipe's; frames only, so no free goal state
+        "name": "cem",
+        "horizon": 3,
+        "cost": "summed",
+        "free_state": [],
+    }
     assert "imagines 3 model step(s)" in (tmp_path / "d" / "index.html").read_text()
     ev = ["eval", "--checkpoint", "d/model", "--episodes", "1", "--samples", "8", "--elites", "2",
           "--iterations", "1", "--json"]  # fmt: skip

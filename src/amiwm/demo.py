@@ -70,6 +70,8 @@ def recipe_free_state(recipe: Recipe, checkpoint: Path) -> tuple[int, ...]:
     (``--proprio``), else none."""
     from amiwm.checkpoint import load_checkpoint
 
+    if not recipe.free_state:
+        return ()
     return recipe.free_state if load_checkpoint(checkpoint)[0].proprio else ()
 
 

@@ -161,7 +161,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if found is not None:
         args.horizon = found[1].horizon if args.horizon is None else args.horizon
         args.cost = found[1].cost if args.cost is None else args.cost
-        if args.free_state is None:  # a proprio reacher model: the pose alone is the goal
+        if args.free_state is None and args.planner != "random":
+            # a proprio reacher model: the goal is the pose, at any joint velocity
             args.free_state = list(recipe_free_state(found[1], args.checkpoint))
     protocol = protocol_settings(args.env, args.goal_offset, args.budget, args.tolerance)
     if protocol is not None:

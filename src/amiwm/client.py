@@ -228,9 +228,11 @@ class Client:
         horizon: int | None = None,
         seed: int = 0,
         graph: bool = True,
+        free_state: list[int] | tuple[int, ...] = (),
     ) -> Plan:
         """Plan actions from one observation toward a goal observation; a proprio model takes
-        the robot state (S,) of each too (`state`, `goal_state`)."""
+        the robot state (S,) of each too (`state`, `goal_state`), and reaches the goal with its
+        `free_state` entries at any value (e.g. a reacher's joint velocities, [2, 3])."""
         budget = {"samples": samples, "elites": elites, "iterations": iterations}
         budget["horizon"] = horizon
         body = {
@@ -240,6 +242,8 @@ class Client:
             "seed": seed,
             "graph": graph,
         }
+        if free_state:
+            body["free_state"] = [int(i) for i in free_state]
         for name, value in (("state", state), ("goal_state", goal_state)):
             if value is not None:
                 body[name] = raw(np.asarray(value, np.float32))

@@ -15,7 +15,16 @@ ENDPOINTS = {
     "/v1/encode": ("observations", "states"),
     "/v1/predict": ("latents", "observations", "actions", "states"),
     "/v1/surprise": ("observations", "actions", "states"),
-    "/v1/plan": ("observation", "goal", "budget", "seed", "graph", "state", "goal_state"),
+    "/v1/plan": (
+        "observation",
+        "goal",
+        "budget",
+        "seed",
+        "graph",
+        "state",
+        "goal_state",
+        "free_state",
+    ),
 }
 SETTINGS = settings(
     max_examples=150,

@@ -83,6 +83,25 @@ def test_plan_uses_both_states(proprio_server, model):
     assert same.cost == pytest.approx(want.cost, rel=1e-4, abs=1e-6)
 
 
+def test_plan_with_free_goal_state_matches_the_agent(proprio_server, model):
+    obs, goal = frames(2, seed=5)
+    st, goal_st = states(2, seed=5)
+    agent = WorldModelAgent(model, CEMPlanner(64, 8, 4), horizon=4, seed=5, free_state=(1, 2))
+    want = agent.plan({"pixels": obs, "state": st}, {"pixels": goal, "state": goal_st})
+    with Client(proprio_server.url, TOKEN) as c:
+        got = c.plan(obs, goal, st, goal_st, seed=5, horizon=4, samples=64, elites=8,
+                     free_state=[1, 2])  # fmt: skip
+        pinned = c.plan(obs, goal, st, goal_st, seed=5, horizon=4, samples=64, elites=8)
+    np.testing.assert_allclose(got.actions, want.actions.numpy(), atol=1e-5)
+    assert got.cost == pytest.approx(want.cost, rel=1e-4, abs=1e-6)
+    assert got.cost <= pinned.cost + 1e-6  # the set holds the pinned goal: never farther
+    plan = {"observation": raw(obs), "goal": raw(goal), "state": raw(st), "goal_state":
+            raw(goal_st)}  # fmt: skip
+    assert "distinct indices in 0..2" in refused(proprio_server, "/v1/plan",
+                                                 {**plan, "free_state": [3]})  # fmt: skip
+    assert "distinct indices" in refused(proprio_server, "/v1/plan", {**plan, "free_state": [1, 1]})
+
+
 def test_engine_batches_states_in_request_order(proprio_ckpt, model):
     engine = Engine.load(proprio_ckpt)
     obs, st = frames(5, seed=4), states(5, seed=4)
@@ -156,5 +175,7 @@ def test_a_model_without_proprio_refuses_states(server):
     assert "trained without robot state" in msg
     plan = {"observation": raw(obs[0]), "goal": raw(obs[1]), "goal_state": raw(st[0])}
     assert "goal_state: this model was trained without" in refused(server, "/v1/plan", plan)
+    plan = {"observation": raw(obs[0]), "goal": raw(obs[1]), "free_state": [0]}
+    assert "--proprio true" in refused(server, "/v1/plan", plan)
     with Client(server.url, TOKEN) as c, pytest.raises(AmiError, match="without robot state"):
         c.surprise(frames(1, 3), np.zeros((1, 2, 2), np.float32), states(1, 3))

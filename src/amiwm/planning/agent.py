@@ -15,6 +15,7 @@ from amiwm.errors import AmiError
 from amiwm.models.world_model import WorldModel
 from amiwm.planning.base import Decision, Planner, PlanResult, shift_plan
 from amiwm.planning.costs import final_distance, summed_distance
+from amiwm.planning.free_goal import FreeGoal
 from amiwm.planning.observations import encode_observation, split_observation
 
 if TYPE_CHECKING:
@@ -46,9 +47,8 @@ class WorldModelAgent:
     states) far goals are reached through subgoals found on the graph. Costs: "final" (latent
     distance to the goal at the last step) or "summed" (over the horizon). For a model that
     takes the robot state, `free_state` names goal state entries that may take any value (a
-    reacher's joint velocities, when only the pose matters): the goal becomes a set of
-    `goal_samples` latents, the goal as given and that many - 1 with those entries spread over
-    the training data's range, and each imagined latent is scored by its nearest member.
+    reacher's joint velocities, when only the pose matters): the goal becomes a set of latents
+    (amiwm.planning.free_goal) and each imagined latent is scored by its nearest member.
 
     Wrappers (amiwm.planning.wrappers) add the rest: `RowWindow` feeds a sensor model one row
     at a time, `Recorder` appends every transition to a persistent memory store.
@@ -72,7 +72,6 @@ class WorldModelAgent:
         block: int = 1,
         execute: int | None = None,
         free_state: Sequence[int] = (),
-        goal_samples: int = 64,
     ) -> None:
         cfg = world_model.config
         if not cfg.action_conditioning or cfg.action_dim < 1:
@@ -110,7 +109,7 @@ class WorldModelAgent:
                 "replanning inside an action block (--block-steps) needs a Markov predictor "
                 "(model.predictor=mlp), continuous actions and --replan-every 1"
             )
-        self.free_state, self._free_values = _free_entries(cfg, free_state, goal_samples)
+        self.free_goal = FreeGoal(cfg, free_state) if free_state else None
         self.graph = graph
         self.data: Path | None = None  # episode store the graph was built from, if any
         self.seed = seed
@@ -140,23 +139,14 @@ class WorldModelAgent:
             d = self.model.config.latent_dim
             if g.ndim == 1 and g.shape[0] == d and g.is_floating_point():
                 return g.float()
-        if not self.free_state or not isinstance(goal, Mapping):
+        if self.free_goal is None or not isinstance(goal, Mapping):
             return encode_observation(self.model, goal)
         obs, state = split_observation(self.model, goal)
         key = (np.asarray(obs).tobytes(), np.asarray(state, dtype=np.float32).tobytes())
-        if self._goal_set is not None and self._goal_set[0] == key:
-            return self._goal_set[1]  # the same goal as the last plan's
-        states = torch.as_tensor(np.asarray(state, dtype=np.float32)).repeat(
-            len(self._free_values) + 1, 1
-        )
-        if states.shape[1] != self.model.config.state_dim:
-            raise AmiError(
-                f"the goal's state has {states.shape[1]} values, the model takes "
-                f"{self.model.config.state_dim}"
-            )
-        states[1:, list(self.free_state)] = self._free_values
-        frames = torch.as_tensor(obs)[None].expand(len(states), *np.shape(obs))
-        self._goal_set = (key, self.model.encode(frames, states))
+        if self._goal_set is None or self._goal_set[0] != key:  # a new goal: encode its set
+            states = self.free_goal.states(state)
+            frames = torch.as_tensor(obs)[None].expand(len(states), *np.shape(obs))
+            self._goal_set = (key, self.model.encode(frames, states))
         return self._goal_set[1]
 
     @property
@@ -309,28 +299,3 @@ class WorldModelAgent:
             full = torch.cat([taken, self._plan[None]], 1)
             self._imagined = self.model.rollout_latents(ctx, full)[0]
         return result
-
-
-def _free_entries(
-    cfg: Any, free: Sequence[int], samples: int
-) -> tuple[tuple[int, ...], torch.Tensor]:
-    """The checked free goal state entries and the values (samples - 1, F) they take: a
-    Sobol spread over the training data's mean +- 2 std of each (deterministic)."""
-    free = tuple(int(i) for i in free)
-    if not free:
-        return (), torch.zeros(0, 0)
-    if not cfg.proprio:
-        raise AmiError("free goal state entries need a model trained with the robot state "
-                       "(--proprio true)")  # fmt: skip
-    bad = [i for i in free if not 0 <= i < cfg.state_dim]
-    if bad or len(set(free)) != len(free):
-        raise AmiError(
-            f"free goal state entries must be distinct indices in 0..{cfg.state_dim - 1}, "
-            f"got {list(free)}"
-        )
-    if samples < 2:
-        raise AmiError(f"goal samples must be >= 2 with free state entries, got {samples}")
-    mean = torch.tensor([cfg.state_mean[i] if cfg.state_mean else 0.0 for i in free])
-    std = torch.tensor([cfg.state_std[i] if cfg.state_std else 1.0 for i in free])
-    u = torch.quasirandom.SobolEngine(len(free), scramble=True, seed=0).draw(samples - 1)
-    return free, mean + (4 * u - 2) * std

@@ -22,6 +22,7 @@ from amiwm.models.world_model import WorldModel
 from amiwm.planning.agent import DEFAULT_BUDGET
 from amiwm.planning.cem import CEMPlanner
 from amiwm.planning.costs import final_distance
+from amiwm.planning.free_goal import FreeGoal
 from amiwm.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class PlanJob:
     graph: bool = True
     state: np.ndarray | None = None  # (S,) robot state of obs (proprio models only)
     goal_state: np.ndarray | None = None  # (S,) of goal
+    free: tuple[int, ...] = ()  # goal_state entries that may take any value (FreeGoal)
 
 
 class Engine:
@@ -55,6 +57,7 @@ class Engine:
         self.low = torch.tensor(low, dtype=torch.float32)
         self.high = torch.tensor(high, dtype=torch.float32)
         self._planners: dict[tuple[int, int], CEMPlanner] = {}
+        self._free_goals: dict[tuple[int, ...], FreeGoal] = {}
         self.history = cfg.history
         self._self_test()
 
@@ -157,12 +160,12 @@ class Engine:
         t0 = time.perf_counter()
         p = len(jobs)
         z = self.encode([j.obs[None] for j in jobs], [_lead(j.state) for j in jobs])
-        goals = self.encode([j.goal[None] for j in jobs], [_lead(j.goal_state) for j in jobs])
+        goals = self._goals(jobs)  # (P, K, D): K = 1, or a set per goal with free entries
         targets, sub = [], []
         for i, job in enumerate(jobs):
             g = goals[i]
-            t = self.graph.subgoal(z[i], g, horizon) if job.graph and self.graph else g
-            targets.append(t)
+            t = self.graph.subgoal(z[i], g[0], horizon) if job.graph and self.graph else g
+            targets.append(t.expand_as(g))
             sub.append(t is not g)
         target = torch.stack(targets)
 
@@ -183,6 +186,21 @@ class Engine:
             else AmiError(NOT_FINITE)
             for r, s in zip(results, sub, strict=True)
         ]
+
+    def _goals(self, jobs: list[PlanJob]) -> torch.Tensor:
+        """Goal latents (P, K, D) of one batch (whose jobs share `free`): each goal alone
+        (K = 1), or with free state entries the set of FreeGoal's states beside its frame."""
+        free = jobs[0].free
+        if not free:
+            return self.encode([j.goal[None] for j in jobs], [_lead(j.goal_state) for j in jobs])[
+                :, None
+            ]
+        if free not in self._free_goals:
+            self._free_goals[free] = FreeGoal(self.model.config, free)
+        sets = [self._free_goals[free].states(j.goal_state).numpy() for j in jobs]
+        k = len(sets[0])
+        frames = [np.repeat(j.goal[None], k, 0) for j in jobs]
+        return self.encode(frames, sets).view(len(jobs), k, -1)
 
     @staticmethod
     def default_budget() -> dict[str, int]:

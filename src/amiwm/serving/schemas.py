@@ -138,6 +138,12 @@ class PlanRequest(Body):
         0, description="noise seed: the same request gives the same plan"
     )
     graph: StrictBool = Field(True, description="use the latent subgoal graph if loaded")
+    free_state: list[StrictInt] = Field(
+        default_factory=list,
+        max_length=64,
+        description="indices of goal_state entries that may take any value (a proprio model; "
+        "e.g. a reacher's joint velocities [2, 3]): the plan reaches the rest of the goal",
+    )
 
 
 class PlanResponse(BaseModel):

@@ -9,6 +9,7 @@ import numpy as np
 
 from amiwm.config import ModelConfig
 from amiwm.errors import AmiError
+from amiwm.planning.free_goal import FreeGoal
 from amiwm.serving import schemas
 from amiwm.serving.arrays import decode, floats, frames, match, shape_text
 from amiwm.serving.engine import Engine, PlanJob
@@ -149,7 +150,7 @@ class Validator:
         states = self.states(req.states, "states", obs.shape[:2], ("B", "h+1"))
         return (obs, acts, states), (h, states is not None)
 
-    def plan(self, req: schemas.PlanRequest) -> tuple[PlanJob, tuple[int, int, int, int, bool]]:
+    def plan(self, req: schemas.PlanRequest) -> tuple[PlanJob, tuple[Any, ...]]:
         if not self.engine.can_plan:
             raise AmiError("this model was trained without actions; it cannot plan")
         lim, b = (
@@ -177,6 +178,9 @@ class Validator:
         goal = self.observations(req.goal, "goal", ())
         state = self.states(req.state, "state", (), ())
         goal_state = self.states(req.goal_state, "goal_state", (), ())
-        job = PlanJob(obs, goal, req.seed, req.graph, state, goal_state)
-        key = (b["samples"], b["elites"], b["iterations"], b["horizon"], state is not None)
+        free = tuple(req.free_state)
+        if free:
+            FreeGoal(self.cfg, free)  # checks the indices against the model
+        job = PlanJob(obs, goal, req.seed, req.graph, state, goal_state, free)
+        key = (b["samples"], b["elites"], b["iterations"], b["horizon"], state is not None, free)
         return job, key

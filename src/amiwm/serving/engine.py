@@ -192,9 +192,8 @@ class Engine:
         (K = 1), or with free state entries the set of FreeGoal's states beside its frame."""
         free = jobs[0].free
         if not free:
-            return self.encode([j.goal[None] for j in jobs], [_lead(j.goal_state) for j in jobs])[
-                :, None
-            ]
+            goals = self.encode([j.goal[None] for j in jobs], [_lead(j.goal_state) for j in jobs])
+            return goals[:, None]
         if free not in self._free_goals:
             self._free_goals[free] = FreeGoal(self.model.config, free)
         sets = [self._free_goals[free].states(j.goal_state).numpy() for j in jobs]

@@ -68,11 +68,11 @@ def recipe_for(env: str) -> tuple[str, Recipe] | None:
 def recipe_free_state(recipe: Recipe, checkpoint: Path) -> tuple[int, ...]:
     """The recipe's free goal state entries when the checkpoint's model takes the robot state
     (``--proprio``), else none."""
-    from amiwm.checkpoint import load_checkpoint
+    from amiwm.rundir import RunDir
 
     if not recipe.free_state:
         return ()
-    return recipe.free_state if load_checkpoint(checkpoint)[0].proprio else ()
+    return recipe.free_state if RunDir(checkpoint).config.model.proprio else ()
 
 
 def _training(result: Any, model_dir: Path) -> dict[str, Any]:

@@ -16,16 +16,18 @@ class StatePointModel(torch.nn.Module):
     """A proprio model whose latent is the robot state itself (the frame is ignored); actions
     add to it: planning from the dict's state must reach the goal's state."""
 
-    def __init__(self) -> None:
+    def __init__(self, state_dim: int = 2) -> None:
         super().__init__()
         self.config = ModelConfig(
             obs_shape=[16, 16, 3],
-            latent_dim=2,
+            latent_dim=state_dim,
             action_dim=2,
             action_low=[-1.0, -1.0],
             action_high=[1.0, 1.0],
             proprio=True,
-            state_dim=2,
+            state_dim=state_dim,
+            state_mean=[0.0] * state_dim,
+            state_std=[1.0] * state_dim,
         )
 
     def encode(self, obs, state=None):
@@ -108,28 +110,17 @@ def test_model_without_state_takes_the_dict_pixels():
     assert torch.equal(z, plain.encode(FRAME[None])[0])
 
 
-class MovingPointModel(torch.nn.Module):
+class MovingPointModel(StatePointModel):
     """A proprio model whose latent is its state (x, y, vx, vy): an action moves the point by
     itself and becomes its velocity. Counts its encode calls."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.config = ModelConfig(
-            obs_shape=[16, 16, 3],
-            latent_dim=4,
-            action_dim=2,
-            action_low=[-1.0, -1.0],
-            action_high=[1.0, 1.0],
-            proprio=True,
-            state_dim=4,
-            state_mean=[0.0] * 4,
-            state_std=[1.0] * 4,
-        )
+        super().__init__(state_dim=4)
         self.encodes = 0
 
     def encode(self, obs, state=None):
         self.encodes += 1
-        return torch.as_tensor(state, dtype=torch.float32)
+        return super().encode(obs, state)
 
     def rollout_latents(self, latents, actions):
         a = torch.as_tensor(actions, dtype=torch.float32)

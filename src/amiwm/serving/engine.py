@@ -187,6 +187,13 @@ class Engine:
             for r, s in zip(results, sub, strict=True)
         ]
 
+    def free_goal(self, free: tuple[int, ...]) -> FreeGoal:
+        """The goal set for these free state entries (built once; AmiError if they do not fit
+        the model)."""
+        if free not in self._free_goals:
+            self._free_goals[free] = FreeGoal(self.model.config, free)
+        return self._free_goals[free]
+
     def _goals(self, jobs: list[PlanJob]) -> torch.Tensor:
         """Goal latents (P, K, D) of one batch (whose jobs share `free`): each goal alone
         (K = 1), or with free state entries the set of FreeGoal's states beside its frame."""
@@ -194,9 +201,7 @@ class Engine:
         if not free:
             goals = self.encode([j.goal[None] for j in jobs], [_lead(j.goal_state) for j in jobs])
             return goals[:, None]
-        if free not in self._free_goals:
-            self._free_goals[free] = FreeGoal(self.model.config, free)
-        sets = [self._free_goals[free].states(j.goal_state).numpy() for j in jobs]
+        sets = [self.free_goal(free).states(j.goal_state).numpy() for j in jobs]
         k = len(sets[0])
         frames = [np.repeat(j.goal[None], k, 0) for j in jobs]
         return self.encode(frames, sets).view(len(jobs), k, -1)

@@ -9,7 +9,6 @@ import numpy as np
 
 from amiwm.config import ModelConfig
 from amiwm.errors import AmiError
-from amiwm.planning.free_goal import FreeGoal
 from amiwm.serving import schemas
 from amiwm.serving.arrays import decode, floats, frames, match, shape_text
 from amiwm.serving.engine import Engine, PlanJob
@@ -180,7 +179,7 @@ class Validator:
         goal_state = self.states(req.goal_state, "goal_state", (), ())
         free = tuple(req.free_state)
         if free:
-            FreeGoal(self.cfg, free)  # checks the indices against the model
+            self.engine.free_goal(free)  # checks the indices against the model
         job = PlanJob(obs, goal, req.seed, req.graph, state, goal_state, free)
         key = (b["samples"], b["elites"], b["iterations"], b["horizon"], state is not None, free)
         return job, key

@@ -148,7 +148,8 @@ def split(path: Path, seed: int) -> tuple[list[int], list[int]]:
 def cmapss(args, out: Path) -> dict:
     table = read_sensors(f"cmapss:{args.cmapss}")
     units = np.array(table.groups())
-    folds = np.random.default_rng(0).permutation(len(units)) % args.folds
+    folds = np.random.default_rng(args.seed).permutation(len(units)) % args.folds
+    s = 1000 * args.seed  # seed 0: the published run; another seed: new folds, cuts, faults
     preds, trues = [], []
     engine: dict[str, dict[str, list]] = {k: {} for k in ("bias", "stuck", "drift")}
     for k in args.only or range(args.folds):
@@ -159,8 +160,8 @@ def cmapss(args, out: Path) -> dict:
             store.parent.mkdir(parents=True, exist_ok=True)
             tr.to_store(store)
         t0 = time.time()
-        model = train_model(store, out / f"fold{k}" / "run", args.steps, args.context, k)
-        cut, rul = cut_units(test, seed=k)
+        model = train_model(store, out / f"fold{k}" / "run", args.steps, args.context, s + k)
+        cut, rul = cut_units(test, seed=s + k)
         report = evaluate_rul(model, tr, cut, rul)
         preds += report["predictions"]
         trues += report["true_rul"]
@@ -170,11 +171,11 @@ def cmapss(args, out: Path) -> dict:
         # alarms on the held-out units, run to failure
         cols = [test.channels.index(c) for c in model.config.channels]
         acol = [test.action_names.index(c) for c in model.config.action_names]
-        train_eps, val_eps = split(store, k)
+        train_eps, val_eps = split(store, s + k)
         base = fit_detectors(model, store_runs(store, train_eps))
         thr = thresholds_from(model, base, store_runs(store, val_eps))
         std = np.array(model.config.obs_std)
-        rng = np.random.default_rng(100 + k)
+        rng = np.random.default_rng(s + 100 + k)
         healthy = []
         for rows in test.group_rows():
             healthy.append((test.sensors[rows][:, cols], test.actions[rows][:, acol]))
@@ -322,6 +323,9 @@ def main() -> None:
     p.add_argument("--plant-runs", type=int, default=20)
     p.add_argument("--only", type=int, nargs="+", help="iterate: only these folds (same split)")
     p.add_argument("--no-plant", action="store_true", help="iterate: skip the plant and speed")
+    p.add_argument(
+        "--seed", type=int, default=0, help="folds, cuts, faults, trainings (0: the README's)"
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads (1 if sharing cores)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -141,6 +141,11 @@ class TrainConfig:
     idm_weight: float = 0.0  # weight of the inverse-dynamics term (amiwm.training.loss)
     motion_weight: float = 0.0  # weight of the within-window variance term (same module)
     motion_std: float = 0.5  # each latent dimension's std within a window that it asks for
+    # weight of a training-only linear read-out of the recorded robot state from each latent:
+    # the state is a target, never an input (the model still plans from frames alone); the
+    # entries in state_angles are angles, read as (cos, sin)
+    state_weight: float = 0.0
+    state_angles: list[int] = field(default_factory=list)
     steps: int = 1000
     epochs: float | None = None  # if set, overrides steps
     batch_size: int = 64
@@ -175,9 +180,13 @@ class TrainConfig:
             raise AmiError(f"train.idm_weight must be >= 0, got {self.idm_weight}")
         if self.idm_weight > 0 and self.window < 3:
             raise AmiError("train.idm_weight > 0 needs train.window >= 3 (3 latents per action)")
-        for name in ("motion_weight", "motion_std"):
+        for name in ("motion_weight", "motion_std", "state_weight"):
             if not getattr(self, name) >= 0:
                 raise AmiError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if len(set(self.state_angles)) != len(self.state_angles) or any(
+            i < 0 for i in self.state_angles
+        ):
+            raise AmiError(f"train.state_angles must be distinct indices >= 0: {self.state_angles}")
         if self.epochs is not None and self.epochs <= 0:
             raise AmiError(f"--epochs must be positive, got {self.epochs}")
 
@@ -256,6 +265,9 @@ class RunConfig:
         self.data.validate()
         if self.train.idm_weight > 0 and not self.model.action_conditioning:
             raise AmiError("train.idm_weight > 0 needs actions: --action-conditioning true")
+        t, dim = self.train, self.model.state_dim
+        if t.state_weight > 0 and dim and any(i >= dim for i in t.state_angles):
+            raise AmiError(f"train.state_angles {t.state_angles}: the state has {dim} entries")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

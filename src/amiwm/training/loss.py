@@ -1,6 +1,7 @@
 """The latent-state-prediction loss: teacher forcing + multi-step rollout + anti-collapse,
-and optionally inverse dynamics (the action read back from consecutive latents) and a
-within-window variance term (the latent has to move when the frames do)."""
+and optionally inverse dynamics (the action read back from consecutive latents), a
+within-window variance term (the latent has to move when the frames do) and a read-out of the
+recorded robot state (a training-only target)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amiwm.config import TrainConfig
+from amiwm.config import ModelConfig, TrainConfig
 from amiwm.models.regularizers import SIGReg, VICReg
 from amiwm.models.world_model import WorldModel
 from amiwm.nn import global_count, global_std, global_sum
@@ -51,6 +52,41 @@ def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None
     return InverseDynamics(model.config.latent_dim, model.config.action_dim)
 
 
+class StateReadout(nn.Module):
+    """Training-only head: latent -> the recorded robot state, linearly (``train.state_weight``).
+
+    The state is a target, never an input: the model still encodes frames alone, so it plans
+    toward a goal frame with no state, but its latent has to carry the state where a linear
+    map reads it, so latent distance follows it (a reacher's joint angles, which a 64 px frame
+    shows only to a pixel). Entries in ``angles`` are read as (cos, sin), so an angle that
+    wraps has one target; the others are normalised by the data's statistics."""
+
+    def __init__(self, cfg: ModelConfig, angles: list[int]) -> None:
+        super().__init__()
+        self.angles = list(angles)
+        self.rest = [i for i in range(cfg.state_dim) if i not in self.angles]
+        self.register_buffer("mean", torch.tensor(cfg.state_mean)[self.rest], persistent=False)
+        self.register_buffer("std", torch.tensor(cfg.state_std)[self.rest], persistent=False)
+        self.net = nn.Linear(cfg.latent_dim, len(self.rest) + 2 * len(self.angles))
+
+    def target(self, states: torch.Tensor) -> torch.Tensor:
+        """Raw states (..., S) -> the read-out's target (..., len(rest) + 2 * len(angles))."""
+        s = states.float()
+        a = s[..., self.angles]
+        return torch.cat([(s[..., self.rest] - self.mean) / self.std, a.cos(), a.sin()], -1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def build_state_readout(model: WorldModel, cfg: TrainConfig) -> StateReadout | None:
+    """The state read-out of a run with ``train.state_weight > 0`` (its model config holds the
+    data's state statistics), else None."""
+    if cfg.state_weight <= 0:
+        return None
+    return StateReadout(model.config, cfg.state_angles)
+
+
 def within_window_hinge(z: torch.Tensor, target: float, across_ranks: bool = True) -> torch.Tensor:
     """Hinge on each dimension's std within windows (B, W, D): deviations from each window's
     own mean, pooled over the batch, asked to reach `target`.
@@ -76,6 +112,7 @@ def latent_prediction_loss(
     target_encoder: nn.Module | None = None,
     generator: torch.Generator | None = None,
     inverse: nn.Module | None = None,
+    readout: StateReadout | None = None,
 ) -> dict[str, torch.Tensor]:
     """Loss terms for a batch of windows: obs (B, W, ...) or, with a frozen encoder, their
     latents (B, W, D) under "latents"; actions (B, W - 1, A) in raw units; for a model that
@@ -85,7 +122,9 @@ def latent_prediction_loss(
     autoregressive rollout from the first latent over the same transitions; reg: the
     anti-collapse term on the latents of the batch; idm: MSE of the normalised actions read
     back by the `inverse` head from the latents around them (zero without one); motion: the
-    within-window hinge (`within_window_hinge`, zero unless ``cfg.motion_weight > 0``).
+    within-window hinge (`within_window_hinge`, zero unless ``cfg.motion_weight > 0``);
+    state: MSE of the recorded states (B, W, S) read back from the latents by the `readout`
+    head (zero without one).
     """
     given = batch.get("latents")
     obs = batch["obs"] if given is None else given
@@ -115,6 +154,11 @@ def latent_prediction_loss(
     )
     terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
     terms["idm"] = F.mse_loss(guess.float(), a[:, 1:]) if guess is not None else z.new_zeros(())
+    terms["state"] = (
+        F.mse_loss(readout(z), readout.target(batch["states"]))
+        if readout is not None
+        else z.new_zeros(())
+    )
     terms["motion"] = (
         within_window_hinge(z, cfg.motion_std, across_ranks=model.training)
         if cfg.motion_weight > 0
@@ -126,6 +170,7 @@ def latent_prediction_loss(
         + cfg.reg_scale * terms["reg"]
         + cfg.idm_weight * terms["idm"]
         + cfg.motion_weight * terms["motion"]
+        + cfg.state_weight * terms["state"]
     )
     flat = z.detach().reshape(-1, z.shape[-1])
     # like BatchNorm: global statistics in training mode, where every rank runs the same step
@@ -143,11 +188,12 @@ class WorldModelLoss(nn.Module):
         regularizer: nn.Module | None,
         target_encoder: nn.Module | None = None,
         inverse: nn.Module | None = None,
+        readout: StateReadout | None = None,
     ) -> None:
         super().__init__()
         self.model, self.cfg = model, cfg
         self.regularizer, self.target_encoder = regularizer, target_encoder
-        self.inverse = inverse
+        self.inverse, self.readout = inverse, readout
 
     def forward(
         self, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
@@ -160,4 +206,5 @@ class WorldModelLoss(nn.Module):
             self.target_encoder,
             generator,
             self.inverse,
+            self.readout,
         )

@@ -37,12 +37,13 @@ from amiwm.training.loss import (
     WorldModelLoss,
     build_inverse,
     build_regularizer,
+    build_state_readout,
     latent_prediction_loss,
 )
 from amiwm.training.metrics import MetricsSink
 from amiwm.training.precision import bf16_note
 
-LOGGED = ("loss", "pred", "rollout", "reg", "idm", "motion", "latent_std")
+LOGGED = ("loss", "pred", "rollout", "reg", "idm", "motion", "state", "latent_std")
 SUMMARY = ("step", "loss", "val_pred_loss", "frames_per_s", "seconds")  # of the last call
 
 
@@ -82,12 +83,14 @@ def fill_model_from_data(cfg: RunConfig, store: EpisodeStore) -> None:
     """Shapes, names and normalisation statistics come from the dataset, never from guesses;
     an encoder left on "auto" becomes the one that fits the data."""
     m = cfg.model
-    if m.proprio and not store.has_states:
+    states = m.proprio or cfg.train.state_weight > 0
+    if states and not store.has_states:
+        flag = "--proprio false" if m.proprio else "train.state_weight=0"
         raise AmiError(
-            f"{store.path} has no robot state (/states); use --proprio false, or import a "
+            f"{store.path} has no robot state (/states); use {flag}, or import a "
             "corpus with its state (observation.state, --state-key)"
         )
-    for key, value in data_stats(store, m.context, states=m.proprio).items():
+    for key, value in data_stats(store, m.context, states=states).items():
         setattr(m, key, value)
     if m.modality == "frames" and (
         len(m.obs_shape) != 3 or m.obs_shape[0] % 16 or m.obs_shape[1] % 16
@@ -209,7 +212,8 @@ def _train(
         num_episodes = store.num_episodes
     train_eps, val_eps = split_episodes(num_episodes, tc.val_fraction, tc.seed)
     context = cfg.model.rows_per_obs
-    states = cfg.model.proprio  # windows carry the robot state when the model takes it
+    # windows carry the robot state when the model takes it or reads it out in training
+    states = cfg.model.proprio or tc.state_weight > 0
     data = WindowDataset(path, tc.window, train_eps, context=context, with_states=states)
     val = WindowDataset(path, tc.window, val_eps, context=context, with_states=states)
     if len(data) == 0:
@@ -221,11 +225,13 @@ def _train(
     torch.manual_seed(tc.seed)
     model = WorldModel(cfg.model)
     target = copy.deepcopy(model.encoder).requires_grad_(False) if tc.regularizer == "ema" else None
-    inverse = build_inverse(model, tc)
-    loss = WorldModelLoss(model, tc, build_regularizer(tc), target, inverse).to(dev)
-    params = list(model.parameters()) + (list(inverse.parameters()) if inverse else [])
+    inverse, readout = build_inverse(model, tc), build_state_readout(model, tc)
+    loss = WorldModelLoss(model, tc, build_regularizer(tc), target, inverse, readout).to(dev)
+    heads = [h for h in (inverse, readout) if h is not None]
+    params = list(model.parameters()) + [p for h in heads for p in h.parameters()]
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
-    extras = {k: m for k, m in (("ema", target), ("idm", inverse)) if m is not None}
+    named = (("ema", target), ("idm", inverse), ("readout", readout))
+    extras = {k: m for k, m in named if m is not None}
     saver = Checkpointer(out, cfg, model, opt, extras, data=data, shard=shard, lead=lead)
     if start > 0:
         saver.restore()

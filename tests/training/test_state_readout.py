@@ -1,0 +1,96 @@
+"""The recorded robot state as a training-only target (train.state_weight)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from amiwm.config import ModelConfig, RunConfig
+from amiwm.errors import AmiError
+from amiwm.models.world_model import WorldModel
+from amiwm.training.loss import StateReadout, latent_prediction_loss
+from amiwm.training.trainer import train
+
+
+def test_target_reads_angles_as_cos_sin_and_normalises_the_rest():
+    cfg = ModelConfig(latent_dim=4, state_dim=3, state_mean=[1.0, 0.0, -2.0])
+    cfg.state_std = [2.0, 1.0, 4.0]
+    head = StateReadout(cfg, angles=[1])
+    s = torch.tensor([[3.0, math.pi / 2, 2.0], [1.0, math.pi / 2 + 2 * math.pi, -2.0]])
+    t = head.target(s)
+    assert t.shape == (2, 4) and head(torch.zeros(5, 4)).shape == (5, 4)
+    torch.testing.assert_close(t[:, :2], torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    torch.testing.assert_close(t[0, 2:], t[1, 2:], atol=1e-5, rtol=0)  # one target per angle
+    torch.testing.assert_close(t[0, 2:], torch.tensor([0.0, 1.0]), atol=1e-6, rtol=0)
+
+
+def tiny(dataset, **train_kw) -> RunConfig:
+    cfg = RunConfig(dataset=str(dataset))
+    m = cfg.model
+    m.latent_dim, m.encoder_width, m.predictor_dim, m.predictor_depth = 16, 8, 32, 1
+    t = cfg.train
+    t.steps, t.batch_size, t.window, t.checkpoint_every, t.log_every = 6, 8, 3, 2, 1
+    t.warmup_steps, t.state_weight, t.state_angles = 2, 1.0, [0]
+    for k, v in train_kw.items():
+        setattr(t, k, v)
+    return cfg
+
+
+def test_training_reads_the_state_out(store, tmp_path):
+    full = tmp_path / "full"
+    train(tiny(store), full, progress=False)
+    model = WorldModel.from_pretrained(full)
+    assert not model.config.proprio and model.config.state_dim == 2  # a target, not an input
+    assert model.encode(torch.zeros(2, 32, 32, 3, dtype=torch.uint8)).shape == (2, 16)
+    rows = [json.loads(r) for r in (full / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["state"] > 0 for r in rows) and rows[-1]["state"] < rows[0]["state"] * 2
+
+    head = load_file(full / "checkpoint" / "readout.safetensors")  # resumes with the run
+    assert head["net.weight"].shape == (3, 16)  # 1 normalised entry, 1 angle as (cos, sin)
+
+
+def test_the_state_term_trains_the_encoder():
+    cfg = tiny("unused").model
+    cfg.obs_shape, cfg.action_dim, cfg.state_dim = [32, 32, 3], 2, 2
+    cfg.state_mean, cfg.state_std = [0.0, 0.0], [1.0, 1.0]
+    model = WorldModel(cfg)
+    batch = {
+        "obs": torch.randint(0, 255, (4, 3, 32, 32, 3), dtype=torch.uint8),
+        "actions": torch.randn(4, 2, 2),
+        "states": torch.randn(4, 3, 2),
+    }
+    tc = tiny("unused").train
+    terms = latent_prediction_loss(model, batch, tc, None, readout=StateReadout(cfg, [0]))
+    terms["state"].backward()
+    assert terms["state"] > 0 and model.encoder.net[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"state_weight": -1.0}, "state_weight must be >= 0"),
+        ({"state_angles": [0, 0]}, "distinct indices"),
+        ({"state_angles": [2]}, "the state has 2 entries"),
+    ],
+)
+def test_bad_settings_are_refused_in_one_line(store, tmp_path, change, message):
+    out = tmp_path / "run"
+    with pytest.raises(AmiError, match=message) as err:
+        train(tiny(store, **change), out, progress=False)
+    assert "\n" not in str(err.value) and not (out / "checkpoint").exists()
+
+
+def test_store_without_states_is_refused(tmp_path):
+    from amiwm.data.store import EpisodeWriter
+
+    path = tmp_path / "nostate.h5"
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(path, obs_shape=(32, 32, 3), obs_dtype=np.uint8, action_dim=2) as w:
+        for _ in range(3):
+            obs = rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+            w.add_episode(obs, rng.normal(size=(8, 2)).astype(np.float32))
+    with pytest.raises(AmiError, match="no robot state.*train.state_weight=0"):
+        train(tiny(path), tmp_path / "run", progress=False)

@@ -27,7 +27,8 @@ class Recipe:
     weight (``train.motion_weight``); ``predictor`` the model's (``model.predictor``);
     ``horizon`` and ``cost`` are the planner's (`ami-cli eval --horizon --cost`);
     ``free_state`` the goal state entries a model with the robot state may reach with any
-    value (`ami-cli eval --free-state`)."""
+    value (`ami-cli eval --free-state`); ``angles`` the state entries that are angles, for a
+    model that reads the state out in training (``train.state_angles``)."""
 
     policy: str
     episodes: int
@@ -39,6 +40,7 @@ class Recipe:
     horizon: int = 5
     cost: str = "final"
     free_state: tuple[int, ...] = ()
+    angles: tuple[int, ...] = ()
 
 
 RECIPES = {
@@ -49,10 +51,19 @@ RECIPES = {
     # 600 overfitted (README, issue #14); with the joint readings (--proprio) the goal is the
     # pose at any joint velocity (state = angles, velocities, target)
     "reacher": Recipe(
-        "random", 3000, 40, 5, 38.0, motion=10.0, horizon=3, cost="summed", free_state=(2, 3)
-    ),
+        "random",
+        3000,
+        40,
+        5,
+        38.0,
+        motion=10.0,
+        horizon=3,
+        cost="summed",
+        free_state=(2, 3),
+        angles=(0, 1),
+    ),  # fmt: skip
     # scripted pushes + near-block targets
-    "pusht": Recipe("push", 600, 30, 5, 40.0, motion=10.0, horizon=3, cost="summed"),
+    "pusht": Recipe("push", 600, 30, 5, 40.0, motion=10.0, horizon=3, cost="summed", angles=(4,)),
 }
 
 
@@ -111,11 +122,14 @@ def run_demo(
     seed: int = 0,
     progress: bool = True,
     proprio: bool = False,
+    state_target: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline into `out`; the trained checkpoint lands in `out/model`. Unset
     arguments come from the env's recipe (``RECIPES``); a store or a finished model already in
     `out` is reused. `proprio` (reacher, pusht): the model takes the recorded robot state beside
-    each frame, and plans toward the goal's state with the recipe's ``free_state`` left free."""
+    each frame, and plans toward the goal's state with the recipe's ``free_state`` left free.
+    `state_target` (reacher, pusht): the recorded state is a training-only target
+    (``train.state_weight``); the model still plans from frames alone."""
     found = recipe_for(env)
     if found is None:
         raise AmiError(f"no demo recipe for {env!r}; use one of {', '.join(RECIPES)}")
@@ -123,11 +137,13 @@ def run_demo(
     minutes = recipe.minutes if minutes is None else minutes
     episodes = recipe.episodes if episodes is None else episodes
     if key != "two-rooms":
+        cfg = recipe_config(recipe, Path(out) / f"{key}.h5", minutes, seed, proprio, state_target)
         return _protocol_demo(
-            key, recipe, Path(out), minutes, episodes, eval_episodes, seed, progress, proprio
+            key, recipe, Path(out), cfg, minutes, episodes, eval_episodes, progress
         )
-    if proprio:
-        raise AmiError("--proprio applies to the reacher and pusht demos")
+    for flag, on in (("--proprio", proprio), ("--state-target", state_target)):
+        if on:
+            raise AmiError(f"{flag} applies to the reacher and pusht demos")
     return _rooms_demo(Path(out), minutes, episodes, eval_episodes or 30, seed, progress)
 
 
@@ -197,16 +213,31 @@ def _rooms_demo(
     return summary
 
 
+def recipe_config(
+    recipe: Recipe, data: Path, minutes: float, seed: int, proprio: bool, state_target: bool
+) -> RunConfig:
+    """The training run of a reacher / pusht demo on the store `data`: the recipe's model and
+    terms, cut by the wall-clock budget `minutes`."""
+    cfg = RunConfig(dataset=str(data))
+    cfg.train.seed = seed
+    cfg.train.motion_weight = recipe.motion
+    cfg.model.predictor = recipe.predictor
+    cfg.model.proprio = proprio
+    if state_target:
+        cfg.train.state_weight, cfg.train.state_angles = 1.0, list(recipe.angles)
+    cfg.train.steps = max(50, int(minutes * 60 * 4))  # the wall-clock budget cuts first
+    return cfg
+
+
 def _protocol_demo(
     env: str,
     recipe: Recipe,
     out: Path,
+    cfg: RunConfig,
     minutes: float,
     episodes: int,
     pairs: int | None,
-    seed: int,
     progress: bool,
-    proprio: bool,
 ) -> dict[str, Any]:
     """reacher / pusht: collect in action blocks, train, evaluate with the published protocol."""
     from amiwm.data.collect import collect
@@ -219,7 +250,7 @@ def _protocol_demo(
     model_dir = _fresh_out(out)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    data = out / f"{env}.h5"
+    data, seed = Path(cfg.dataset), cfg.train.seed
     if not data.exists():
         t = time.perf_counter()
         collect(
@@ -233,12 +264,6 @@ def _protocol_demo(
             action_block=recipe.block,
         )
         timings["collect_s"] = time.perf_counter() - t
-    cfg = RunConfig(dataset=str(data))
-    cfg.train.seed = seed
-    cfg.train.motion_weight = recipe.motion
-    cfg.model.predictor = recipe.predictor
-    cfg.model.proprio = proprio
-    cfg.train.steps = max(50, int(minutes * 60 * 4))  # the wall-clock budget cuts first
     t = time.perf_counter()
     result = None
     if not (model_dir / "checkpoint").exists():

@@ -21,6 +21,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         seed=args.seed,
         progress=not args.quiet,
         proprio=args.proprio,
+        state_target=args.state_target,
     )
     ev, planning = summary["evidence"], summary["planning"]
     plan = planning.get("cem+graph") or planning["cem"]
@@ -68,6 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=False,
         help="reacher/pusht: the model also takes the recorded robot state (reacher's goal is "
         "then the pose at any joint velocity)",
+    )
+    dm.add_argument(
+        "--state-target",
+        type=boolean_for("--state-target"),
+        default=False,
+        help="reacher/pusht: the recorded robot state is a training-only target (the model "
+        "still plans from frames alone)",
     )
     dm.add_argument("--quiet", action="store_true")
     dm.set_defaults(func=cmd_demo)

@@ -17,10 +17,10 @@ from amiwm.training.batches import Indexable, step_generator
 
 class Checkpointer:
     """Saves and restores `model`, `optimizer` and the training-only modules of `extras`
-    (name -> module, saved as ``NAME.safetensors``: "ema", "idm", "readout") under ``DIR/checkpoint``.
-    Before saving, BatchNorm statistics are re-estimated (`precise_bn`) on batches of `data`
-    drawn from ``(seed, step)``; under torch.distributed every rank takes part in that step
-    and rank 0 (`lead`) writes."""
+    (name -> module, saved as ``NAME.safetensors``: "ema", "idm", "readout") under
+    ``DIR/checkpoint``. Before saving, BatchNorm statistics are re-estimated (`precise_bn`) on
+    batches of `data` drawn from ``(seed, step)``; under torch.distributed every rank takes
+    part in that step and rank 0 (`lead`) writes."""
 
     def __init__(
         self,

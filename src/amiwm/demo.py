@@ -61,7 +61,7 @@ RECIPES = {
         cost="summed",
         free_state=(2, 3),
         angles=(0, 1),
-    ),  # fmt: skip
+    ),
     # scripted pushes + near-block targets
     "pusht": Recipe("push", 600, 30, 5, 40.0, motion=10.0, horizon=3, cost="summed", angles=(4,)),
 }

@@ -1,4 +1,4 @@
-"""What a demo reports of a model an earlier run in its folder trained."""
+"""The demo's training: what it reports of a reused model, and the run it sets up."""
 
 import json
 

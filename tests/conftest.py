@@ -15,9 +15,11 @@ def make_store(
     size: int = 32,
     actions: bool = True,
     nan_row: int | None = None,
+    states: bool = True,
 ) -> Path:
     """A tiny frames store: a bright square that moves by the action each step (with its
-    position as the state); each episode's last action is padding (zero)."""
+    position as the state, unless `states` is false); each episode's last action is padding
+    (zero)."""
     rng = np.random.default_rng(0)
     margin, clip, half = size // 4, size // 8, max(1, size // 16)
     with EpisodeWriter(
@@ -25,7 +27,7 @@ def make_store(
         obs_shape=(size, size, 3),
         obs_dtype=np.uint8,
         action_dim=2 if actions else None,
-        state_dim=2,
+        state_dim=2 if states else None,
         attrs={"env_id": "synthetic"},
     ) as w:
         for _ in range(episodes):
@@ -45,7 +47,8 @@ def make_store(
             if nan_row is not None:
                 a_arr[nan_row] = np.nan
                 nan_row = None
-            w.add_episode(np.stack(obs), a_arr if actions else None, np.stack(st))
+            st_arr = np.stack(st) if states else None
+            w.add_episode(np.stack(obs), a_arr if actions else None, st_arr)
     return path
 
 

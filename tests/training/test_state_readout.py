@@ -3,7 +3,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -83,14 +82,7 @@ def test_bad_settings_are_refused_in_one_line(store, tmp_path, change, message):
     assert "\n" not in str(err.value) and not (out / "checkpoint").exists()
 
 
-def test_store_without_states_is_refused(tmp_path):
-    from amiwm.data.store import EpisodeWriter
-
-    path = tmp_path / "nostate.h5"
-    rng = np.random.default_rng(0)
-    with EpisodeWriter(path, obs_shape=(32, 32, 3), obs_dtype=np.uint8, action_dim=2) as w:
-        for _ in range(3):
-            obs = rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
-            w.add_episode(obs, rng.normal(size=(8, 2)).astype(np.float32))
+def test_store_without_states_is_refused(tmp_path, store_factory):
+    path = store_factory(tmp_path / "nostate.h5", states=False)
     with pytest.raises(AmiError, match="no robot state.*train.state_weight=0"):
         train(tiny(path), tmp_path / "run", progress=False)

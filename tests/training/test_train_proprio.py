@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from amiwm.cli import main
 from amiwm.config import RunConfig
-from amiwm.data.store import EpisodeStore, EpisodeWriter
+from amiwm.data.store import EpisodeStore
 from amiwm.errors import AmiError
 from amiwm.evaluation import model_evidence
 from amiwm.models.world_model import WorldModel
@@ -77,13 +77,8 @@ def test_resume_with_state_is_bit_identical(store, tmp_path, monkeypatch):
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
-def test_store_without_states_is_refused(tmp_path):
-    path = tmp_path / "nostate.h5"
-    rng = np.random.default_rng(0)
-    with EpisodeWriter(path, obs_shape=(32, 32, 3), obs_dtype=np.uint8, action_dim=2) as w:
-        for _ in range(3):
-            obs = rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
-            w.add_episode(obs, rng.normal(size=(8, 2)).astype(np.float32))
+def test_store_without_states_is_refused(tmp_path, store_factory):
+    path = store_factory(tmp_path / "nostate.h5", states=False)
     out = tmp_path / "run"
     with pytest.raises(AmiError, match="no robot state") as err:
         train(proprio(path), out, progress=False)

@@ -149,7 +149,7 @@ def cmapss(args, out: Path) -> dict:
     table = read_sensors(f"cmapss:{args.cmapss}")
     units = np.array(table.groups())
     folds = np.random.default_rng(args.seed).permutation(len(units)) % args.folds
-    s = 1000 * args.seed  # seed 0: the published run; another seed: new folds, cuts, faults
+    offset = 1000 * args.seed  # seed 0: the published run; another seed: new folds, cuts, faults
     preds, trues = [], []
     engine: dict[str, dict[str, list]] = {k: {} for k in ("bias", "stuck", "drift")}
     for k in args.only or range(args.folds):
@@ -160,8 +160,8 @@ def cmapss(args, out: Path) -> dict:
             store.parent.mkdir(parents=True, exist_ok=True)
             tr.to_store(store)
         t0 = time.time()
-        model = train_model(store, out / f"fold{k}" / "run", args.steps, args.context, s + k)
-        cut, rul = cut_units(test, seed=s + k)
+        model = train_model(store, out / f"fold{k}" / "run", args.steps, args.context, offset + k)
+        cut, rul = cut_units(test, seed=offset + k)
         report = evaluate_rul(model, tr, cut, rul)
         preds += report["predictions"]
         trues += report["true_rul"]
@@ -171,11 +171,11 @@ def cmapss(args, out: Path) -> dict:
         # alarms on the held-out units, run to failure
         cols = [test.channels.index(c) for c in model.config.channels]
         acol = [test.action_names.index(c) for c in model.config.action_names]
-        train_eps, val_eps = split(store, s + k)
+        train_eps, val_eps = split(store, offset + k)
         base = fit_detectors(model, store_runs(store, train_eps))
         thr = thresholds_from(model, base, store_runs(store, val_eps))
         std = np.array(model.config.obs_std)
-        rng = np.random.default_rng(s + 100 + k)
+        rng = np.random.default_rng(offset + 100 + k)
         healthy = []
         for rows in test.group_rows():
             healthy.append((test.sensors[rows][:, cols], test.actions[rows][:, acol]))

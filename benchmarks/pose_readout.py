@@ -100,8 +100,7 @@ def supervised(xtr, atr, xte, ate, minutes: float, every: int) -> None:
             print({"size": size, "step": step, "seconds": round(time.time() - t0), **r}, flush=True)
 
 
-def probe(checkpoint: Path, xtr, atr, xte, ate) -> None:
-    model = WorldModel.from_pretrained(checkpoint).eval()
+def probe(model: WorldModel, xtr, atr, xte, ate) -> None:
     ztr, zte = batched(model.encode, xtr).numpy(), batched(model.encode, xte).numpy()
     a = np.c_[ztr, np.ones(len(ztr))]
     w = np.linalg.solve(a.T @ a + 1e-2 * np.eye(a.shape[1]), a.T @ as_target(atr))
@@ -138,15 +137,12 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     tr, te = sample_rows(args.store, args.train_frames, args.test_frames)
-    size = (
-        WorldModel.from_pretrained(args.checkpoint).config.obs_shape[0]
-        if args.checkpoint
-        else args.size
-    )
+    model = WorldModel.from_pretrained(args.checkpoint).eval() if args.checkpoint else None
+    size = model.config.obs_shape[0] if model is not None else args.size
     xtr, atr = frames(args.store, tr, size)
     xte, ate = frames(args.store, te, size)
-    if args.checkpoint:
-        probe(args.checkpoint, xtr, atr, xte, ate)
+    if model is not None:
+        probe(model, xtr, atr, xte, ate)
     else:
         supervised(xtr, atr, xte, ate, args.minutes, args.every)
 

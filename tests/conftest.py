@@ -1,11 +1,40 @@
-"""Fixtures shared by every test package: tiny episode stores, a tiny TEP-layout plant run."""
+"""Fixtures shared by every test package: tiny episode stores, a tiny TEP-layout plant run,
+the CLI run in-process."""
 
+import contextlib
+import io
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from amiwm.cli import main
 from amiwm.data.store import EpisodeWriter
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`ami-cli ARGS` run in `cwd` within this process (a subprocess would spend seconds
+    importing torch): its exit code, stdout and stderr, as `subprocess.run` reports them."""
+    out, err, here, threads = io.StringIO(), io.StringIO(), os.getcwd(), torch.get_num_threads()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse's --help / usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(here)
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(["ami-cli", *args], code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli
 
 
 def make_store(

@@ -1,4 +1,5 @@
-"""End-to-end CLI runs in a subprocess, as a user would type them."""
+"""End-to-end CLI runs as a user would type them: in-process (the `cli` fixture), and the
+demo once as a real `python -m amiwm.cli` subprocess."""
 
 import json
 import os
@@ -9,20 +10,8 @@ from pathlib import Path
 import pytest
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
-    return subprocess.run(
-        [sys.executable, "-m", "amiwm.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
+def workdir(tmp_path_factory, cli) -> Path:
     d = tmp_path_factory.mktemp("cli")
     r = cli(
         "collect",
@@ -43,7 +32,7 @@ def workdir(tmp_path_factory) -> Path:
     return d
 
 
-def test_collect_inspect_train_end_to_end(workdir):
+def test_collect_inspect_train_end_to_end(workdir, cli):
     r = cli("data", "inspect", "d.h5", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert "4" in r.stdout and "amiwm/TwoRooms-v0" in r.stdout
@@ -105,7 +94,7 @@ def test_collect_inspect_train_end_to_end(workdir):
         (["demo", "--env", "two-rooms", "--proprio", "true", "--out", "p"], "reacher and pusht"),
     ],
 )
-def test_bad_input_one_line_error(workdir, args, message):
+def test_bad_input_one_line_error(workdir, args, message, cli):
     r = cli(*args, cwd=workdir)
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
@@ -114,14 +103,14 @@ def test_bad_input_one_line_error(workdir, args, message):
     assert "Traceback" not in r.stderr
 
 
-def test_corrupt_dataset_is_refused(workdir):
+def test_corrupt_dataset_is_refused(workdir, cli):
     (workdir / "bad.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(2000))
     r = cli("train", "--dataset", "bad.h5", "--out", "badrun", cwd=workdir)
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
     assert not (workdir / "badrun").exists()
 
 
-def test_collect_refuses_to_overwrite(workdir):
+def test_collect_refuses_to_overwrite(workdir, cli):
     before = (workdir / "d.h5").read_bytes()
     r = cli("collect", "--episodes", "1", "--steps", "5", "--out", "d.h5", cwd=workdir)
     assert r.returncode != 0
@@ -129,7 +118,7 @@ def test_collect_refuses_to_overwrite(workdir):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(workdir) -> Path:
+def tiny_run(workdir, cli) -> Path:
     (workdir / "tiny2.yaml").write_text(
         "model: {latent_dim: 16, encoder_width: 8, predictor_dim: 32, predictor_depth: 1,"
         " predictor_heads: 2}\ntrain: {window: 3, sigreg_projections: 32, checkpoint_every: 2}\n"
@@ -153,7 +142,7 @@ def tiny_run(workdir) -> Path:
     return workdir / "tiny"
 
 
-def test_eval_end_to_end(workdir, tiny_run):
+def test_eval_end_to_end(workdir, tiny_run, cli):
     r = cli(
         "eval",
         "--checkpoint",
@@ -185,7 +174,7 @@ def test_eval_end_to_end(workdir, tiny_run):
     assert gif[:6] in (b"GIF87a", b"GIF89a")
 
 
-def test_random_baseline_eval(workdir):
+def test_random_baseline_eval(workdir, cli):
     r = cli(
         "eval",
         "--checkpoint",
@@ -201,7 +190,7 @@ def test_random_baseline_eval(workdir):
     assert json.loads(r.stdout)["episodes"] == 3
 
 
-def test_plan_from_images(workdir, tiny_run):
+def test_plan_from_images(workdir, tiny_run, cli):
     from PIL import Image
 
     from amiwm.envs.two_rooms import TwoRoomsEnv
@@ -256,14 +245,14 @@ def test_plan_from_images(workdir, tiny_run):
         ),
     ],
 )
-def test_planning_bad_input(workdir, tiny_run, args, message):
+def test_planning_bad_input(workdir, tiny_run, args, message, cli):
     r = cli(*args, cwd=workdir)
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert message in r.stderr
 
 
-def test_unconditioned_checkpoint_cannot_plan(workdir, tiny_run):
+def test_unconditioned_checkpoint_cannot_plan(workdir, tiny_run, cli):
     r = cli(
         "train",
         "--dataset",
@@ -286,8 +275,14 @@ def test_unconditioned_checkpoint_cannot_plan(workdir, tiny_run):
     assert r.returncode != 0 and "without actions" in r.stderr
 
 
+def user_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
+    cmd = [sys.executable, "-m", "amiwm.cli", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_demo_end_to_end(tmp_path):
-    r = cli(
+    r = user_cli(
         "demo",
         "--out",
         "demo",
@@ -315,14 +310,14 @@ def test_demo_end_to_end(tmp_path):
     assert (out / "model" / "checkpoint" / "manifest.json").is_file()
     assert "episode.gif" in (out / "index.html").read_text()
     steps = json.loads((out / "summary.json").read_text())["training"]["steps"]
-    again = cli("demo", "--out", "demo", "--eval-episodes", "1", "--quiet", cwd=tmp_path)
+    again = user_cli("demo", "--out", "demo", "--eval-episodes", "1", "--quiet", cwd=tmp_path)
     assert again.returncode == 0, again.stderr  # the model is reused, not retrained
     training = json.loads((out / "summary.json").read_text())["training"]
     assert training["steps"] == steps and steps > 0 and training["reused"]
     assert training["frames_per_s"] > 0  # read back from the run's train.json
 
 
-def test_demo_on_reacher_with_joint_readings_plans_to_the_pose(tmp_path):
+def test_demo_on_reacher_with_joint_readings_plans_to_the_pose(tmp_path, cli):
     """--proprio true: the model takes the recorded state; the goal's velocities are free."""
     pytest.importorskip("dm_control", reason="needs the dmc extra")
     r = cli("demo", "--env", "reacher", "--out", "d", "--minutes", "0.03", "--episodes", "5",
@@ -334,7 +329,7 @@ def test_demo_on_reacher_with_joint_readings_plans_to_the_pose(tmp_path):
     assert config["model"]["proprio"] and config["model"]["state_dim"] == 6
 
 
-def test_demo_on_reacher_runs_the_protocol(tmp_path):
+def test_demo_on_reacher_runs_the_protocol(tmp_path, cli):
     """The reacher recipe: blocks of 5 env steps, the goal-offset protocol, a report."""
     pytest.importorskip("dm_control", reason="needs the dmc extra")
     r = cli("demo", "--env", "reacher", "--out", "d", "--minutes", "0.03", "--episodes", "5",
@@ -369,7 +364,7 @@ def test_demo_on_reacher_runs_the_protocol(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_eval_takes_the_checkpoints_env_and_refuses_one_that_does_not_fit(workdir, tiny_run):
+def test_eval_takes_the_checkpoints_env_and_refuses_one_that_does_not_fit(workdir, tiny_run, cli):
     """Without --env, eval runs in the env the training data came from; an env whose actions
     do not fit the checkpoint is one line, not a crash."""
     r = cli("eval", "--checkpoint", "tiny", "--episodes", "1", "--samples", "8", "--elites", "2",
@@ -381,7 +376,7 @@ def test_eval_takes_the_checkpoints_env_and_refuses_one_that_does_not_fit(workdi
     assert "bounds its actions" in r.stderr
 
 
-def test_plan_with_the_hierarchical_planner(workdir, tiny_run):
+def test_plan_with_the_hierarchical_planner(workdir, tiny_run, cli):
     import numpy as np
     from PIL import Image
 

@@ -1,7 +1,5 @@
 """What-if forecasts on a small controlled linear system (two sensors, one action)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,13 +122,7 @@ def test_bad_forecast_input(plant) -> None:
         fc.forecast_table(short)
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "amiwm.cli", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
-def test_cli_forecast(plant, tmp_path, capsys) -> None:
+def test_cli_forecast(plant, tmp_path, capsys, cli) -> None:
     d = plant["dir"]
     (tmp_path / "plan.csv").write_text("u\n" + "1.5\n" * 4)
     out = tmp_path / "f.csv"

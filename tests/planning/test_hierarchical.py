@@ -2,9 +2,6 @@
 predictor's training and persistence and `ami-cli eval --planner hierarchical`."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -127,19 +124,7 @@ def test_macro_predictor_trains_and_round_trips(tmp_path):
         MacroPredictor.load(tmp_path / "missing")
 
 
-def cli(*args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "amiwm.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_cli_eval_hierarchical(tmp_path):
+def test_cli_eval_hierarchical(tmp_path, cli):
     r = cli("collect", "--env", "maze", "--episodes", "3", "--steps", "20", "--out", "d.h5",
             "--quiet", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr

@@ -143,9 +143,11 @@ class TrainConfig:
     motion_std: float = 0.5  # each latent dimension's std within a window that it asks for
     # weight of a training-only linear read-out of the recorded robot state from each latent:
     # the state is a target, never an input (the model still plans from frames alone); the
-    # entries in state_angles are angles, read as (cos, sin)
+    # entries in state_angles are angles, read as (cos, sin); state_entries: the entries read
+    # out (empty: all; a velocity, which one frame cannot show, can be left out)
     state_weight: float = 0.0
     state_angles: list[int] = field(default_factory=list)
+    state_entries: list[int] = field(default_factory=list)
     steps: int = 1000
     epochs: float | None = None  # if set, overrides steps
     batch_size: int = 64
@@ -183,10 +185,15 @@ class TrainConfig:
         for name in ("motion_weight", "motion_std", "state_weight"):
             if not getattr(self, name) >= 0:
                 raise AmiError(f"train.{name} must be >= 0, got {getattr(self, name)}")
-        if len(set(self.state_angles)) != len(self.state_angles) or any(
-            i < 0 for i in self.state_angles
-        ):
-            raise AmiError(f"train.state_angles must be distinct indices >= 0: {self.state_angles}")
+        for name in ("state_angles", "state_entries"):
+            idx = getattr(self, name)
+            if len(set(idx)) != len(idx) or any(i < 0 for i in idx):
+                raise AmiError(f"train.{name} must be distinct indices >= 0: {idx}")
+        if self.state_entries and not set(self.state_angles) <= set(self.state_entries):
+            raise AmiError(
+                f"train.state_angles {self.state_angles} must be among train.state_entries "
+                f"{self.state_entries}"
+            )
         if self.epochs is not None and self.epochs <= 0:
             raise AmiError(f"--epochs must be positive, got {self.epochs}")
 
@@ -266,8 +273,10 @@ class RunConfig:
         if self.train.idm_weight > 0 and not self.model.action_conditioning:
             raise AmiError("train.idm_weight > 0 needs actions: --action-conditioning true")
         t, dim = self.train, self.model.state_dim
-        if t.state_weight > 0 and dim and any(i >= dim for i in t.state_angles):
-            raise AmiError(f"train.state_angles {t.state_angles}: the state has {dim} entries")
+        for name in ("state_angles", "state_entries"):
+            idx = getattr(t, name)
+            if t.state_weight > 0 and dim and any(i >= dim for i in idx):
+                raise AmiError(f"train.{name} {idx}: the state has {dim} entries")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -26,6 +26,15 @@ def test_target_reads_angles_as_cos_sin_and_normalises_the_rest():
     torch.testing.assert_close(t[0, 2:], torch.tensor([0.0, 1.0]), atol=1e-6, rtol=0)
 
 
+def test_entries_choose_what_is_read_out():
+    cfg = ModelConfig(latent_dim=4, state_dim=4, state_mean=[1.0, 0.0, 5.0, -2.0])
+    cfg.state_std = [2.0, 1.0, 1.0, 4.0]
+    head = StateReadout(cfg, angles=[1], entries=[1, 3])  # entries 0 and 2 left out
+    t = head.target(torch.tensor([[9.0, 0.0, 9.0, 2.0]]))
+    assert head.net.out_features == 3
+    torch.testing.assert_close(t, torch.tensor([[1.0, 1.0, 0.0]]))
+
+
 def tiny(dataset, **train_kw) -> RunConfig:
     cfg = RunConfig(dataset=str(dataset))
     m = cfg.model
@@ -73,6 +82,8 @@ def test_the_state_term_trains_the_encoder():
         ({"state_weight": -1.0}, "state_weight must be >= 0"),
         ({"state_angles": [0, 0]}, "distinct indices"),
         ({"state_angles": [2]}, "the state has 2 entries"),
+        ({"state_entries": [0, 5]}, "state_entries .* the state has 2 entries"),
+        ({"state_entries": [1]}, "state_angles \\[0\\] must be among"),
     ],
 )
 def test_bad_settings_are_refused_in_one_line(store, tmp_path, change, message):

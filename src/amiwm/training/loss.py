@@ -58,13 +58,15 @@ class StateReadout(nn.Module):
     The state is a target, never an input: the model still encodes frames alone, so it plans
     toward a goal frame with no state, but its latent has to carry the state where a linear
     map reads it, so latent distance follows it (a reacher's joint angles, which a 64 px frame
-    shows only to a pixel). Entries in ``angles`` are read as (cos, sin), so an angle that
-    wraps has one target; the others are normalised by the data's statistics."""
+    shows only to a pixel). It reads the state's ``entries`` (all when empty); those in
+    ``angles`` as (cos, sin), so an angle that wraps has one target; the others normalised by
+    the data's statistics."""
 
-    def __init__(self, cfg: ModelConfig, angles: list[int]) -> None:
+    def __init__(self, cfg: ModelConfig, angles: list[int], entries: list[int] = ()) -> None:
         super().__init__()
         self.angles = list(angles)
-        self.rest = [i for i in range(cfg.state_dim) if i not in self.angles]
+        keep = list(entries) or range(cfg.state_dim)
+        self.rest = [i for i in keep if i not in self.angles]
         self.register_buffer("mean", torch.tensor(cfg.state_mean)[self.rest], persistent=False)
         self.register_buffer("std", torch.tensor(cfg.state_std)[self.rest], persistent=False)
         self.net = nn.Linear(cfg.latent_dim, len(self.rest) + 2 * len(self.angles))
@@ -84,7 +86,7 @@ def build_state_readout(model: WorldModel, cfg: TrainConfig) -> StateReadout | N
     data's state statistics), else None."""
     if cfg.state_weight <= 0:
         return None
-    return StateReadout(model.config, cfg.state_angles)
+    return StateReadout(model.config, cfg.state_angles, cfg.state_entries)
 
 
 def within_window_hinge(z: torch.Tensor, target: float, across_ranks: bool = True) -> torch.Tensor:

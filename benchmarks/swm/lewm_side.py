@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from amiwm.envs import make_env  # noqa: E402
 from amiwm.planning.base import Decision  # noqa: E402
 from amiwm.planning.episodes import run_episode, summarize  # noqa: E402
-from amiwm.planning.protocol import GoalTask, _rate, _run, evaluate_protocol, goal_pairs  # noqa: E402
+from amiwm.planning.protocol import GoalTask, _rate, evaluate_protocol, goal_pairs, run_pair  # noqa: E402
 
 if "torch" in sys.modules:  # the amiwm modules above must not depend on amiwm's torch
     raise SystemExit("error: importing amiwm's env/episode code pulled in torch")
@@ -399,7 +399,7 @@ def protocol_eval(
     agent: Any, args: argparse.Namespace, held_out: list[int], save: Any, block: int
 ) -> None:
     """amiwm's protocol, pair by pair, saved after each: evaluate_protocol's pairs, seeds and
-    episode loop (goal_pairs, GoalTask, _run), so a run cut by --eval-seconds (no pair is
+    episode loop (goal_pairs, GoalTask, run_pair), so a run cut by --eval-seconds (no pair is
     started that would not end in time, at the mean pair time so far) still reports the first
     pairs. When all pairs are done, the floors come from evaluate_protocol itself."""
     task = GoalTask(args.data, None, args.budget, None)
@@ -421,7 +421,7 @@ def protocol_eval(
             if limit is not None and spent + spent / max(i, 1) > limit:
                 print(f"evaluation time ({limit:.0f} s) up: stopped after {i} pairs", flush=True)
                 break
-            ok, n = _run(task, agent, pair, decisions, args.protocol_seed + i, ms)
+            ok, n = run_pair(task, agent, pair, decisions, args.protocol_seed + i, ms)
             wins.append(ok)
             steps.append(n)
             print(f"pair {i} (episode {pair.episode}, step {pair.step}): {ok}", flush=True)

@@ -235,7 +235,7 @@ def _takes_state(agent: Agent) -> bool:
     return bool(getattr(config, "proprio", False))
 
 
-def _run(
+def run_pair(
     task: GoalTask,
     agent: Agent,
     pair: GoalPair,
@@ -243,13 +243,17 @@ def _run(
     seed: int,
     ms: list[float],
     frames: list[np.ndarray] | None = None,
+    states: list[np.ndarray] | None = None,
 ) -> tuple[bool, int]:
     """One pair: (succeeded at any step, steps taken); planning times are appended to `ms`,
-    the agent's views to `frames` when given."""
+    the agent's views to `frames` and the env's states after each decision to `states`, when
+    given."""
     obs, info = task.reset(pair, seed)
     agent.reset()
     if frames is not None:
         frames.append(task.frame(obs, info))
+    if states is not None:
+        states.append(task.state(obs, info))
     if task.success(obs, info, pair):
         return True, 0
     with_state = _takes_state(agent)
@@ -264,6 +268,8 @@ def _run(
         obs, _, terminated, truncated, info = task.env.step(decision.vector)
         if frames is not None:
             frames.append(task.frame(obs, info))
+        if states is not None:
+            states.append(task.state(obs, info))
         if task.success(obs, info, pair):
             return True, t
         if terminated or truncated:
@@ -363,7 +369,7 @@ def evaluate_protocol(
             t0 = time.perf_counter()
             for i, p in track(list(enumerate(chosen)), "eval", disable=not progress):
                 frames = [] if video is not None and i == 0 else None
-                ok, n = _run(task, agent, p, decisions, seed + i, planned, frames)
+                ok, n = run_pair(task, agent, p, decisions, seed + i, planned, frames)
                 if frames:
                     write_goal_gif(frames, p.goal_frame, ok, Path(video))
                 wins.append(ok)
@@ -389,7 +395,10 @@ def evaluate_protocol(
                 ("do_nothing", ZeroAgent(space)),
             ):
                 out[name] = _rate(
-                    [_run(task, base, p, decisions, seed + i, [])[0] for i, p in enumerate(chosen)]
+                    [
+                        run_pair(task, base, p, decisions, seed + i, [])[0]
+                        for i, p in enumerate(chosen)
+                    ]
                 )
         report["floors"] = out
     finally:

@@ -76,7 +76,7 @@ def main() -> None:
             worst = [max(x[p] for p in parts) for x in c]  # <= 1: every part met
             best = int(np.argmin(worst))
             rows.append({"success": ok, "start": worst[0], "closest": worst[best],
-                         "at_closest": c[best],
+                         "at_start": c[0], "at_closest": c[best],
                          "ever": {p: min(x[p] for x in c) for p in parts}})  # fmt: skip
     finally:
         task.close()
@@ -111,9 +111,18 @@ def main() -> None:
         else None,
     }
     if args.env == "pusht" and failed:
+        px = ("agent_px", "block_px")
+        won = [r for r in rows if r["success"]]
+        out["start_px_median"] = {
+            "succeeded": {k: float(np.median([r["at_start"][k] for r in won] or [np.nan]))
+                          for k in px},
+            "failed": {k: float(np.median([r["at_start"][k] for r in failed])) for k in px},
+        }  # fmt: skip
+        for name, far in (("block_within_20px", False), ("block_beyond_20px", True)):
+            part = [r["success"] for r in rows if (r["at_start"]["block_px"] > 20) == far]
+            out[f"success_{name}_at_start"] = [float(np.mean(part or [np.nan])), len(part)]
         out["failed_at_closest_px_median"] = {
-            k: float(np.median([r["at_closest"][k] for r in failed]))
-            for k in ("agent_px", "block_px")
+            k: float(np.median([r["at_closest"][k] for r in failed])) for k in px
         }
     print(json.dumps(out, indent=1))
 

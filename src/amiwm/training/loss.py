@@ -5,6 +5,8 @@ recorded robot state (a training-only target)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -62,7 +64,9 @@ class StateReadout(nn.Module):
     ``angles`` as (cos, sin), so an angle that wraps has one target; the others normalised by
     the data's statistics."""
 
-    def __init__(self, cfg: ModelConfig, angles: list[int], entries: list[int] = ()) -> None:
+    def __init__(
+        self, cfg: ModelConfig, angles: Sequence[int], entries: Sequence[int] = ()
+    ) -> None:
         super().__init__()
         self.angles = list(angles)
         keep = list(entries) or range(cfg.state_dim)

@@ -137,6 +137,9 @@ def test_cli_eval_protocol_on_two_rooms(rooms, capsys):
     assert r["plan_ms_median"] > 0 and 0 <= r["floors"]["random"]["success_rate"] <= 1
     assert main([*args[:-1], "--goal-offset", "999"]) == 1
     assert "longer than every held-out episode" in capsys.readouterr().err
+    # subgoals from the store the goals come from would hand the planner the goals' episodes
+    assert main([*args, "--graph-data", str(d / "d.h5")]) == 1
+    assert "is the store the goals are drawn from" in capsys.readouterr().err
 
 
 def test_protocol_in_action_blocks(rooms):

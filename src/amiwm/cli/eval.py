@@ -95,6 +95,11 @@ def cmd_eval_protocol(args: argparse.Namespace, offset: int, budget: int) -> Non
     from amiwm.planning.protocol import evaluate_protocol, format_report, held_out_source
 
     store, episodes = held_out_source(args.checkpoint, args.data)
+    if args.graph_data is not None and Path(args.graph_data).resolve() == store.resolve():
+        raise AmiError(
+            f"--graph-data {args.graph_data} is the store the goals are drawn from: its subgoals "
+            "would include the goals' own episodes; pass a store of other episodes"
+        )
     # the protocol plans flat, straight to the goal frame, unless given a graph store
     agent = None if args.planner == "random" else make_agent_from(args, args.graph_data is not None)
     report = evaluate_protocol(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +31,16 @@ from amiwm.planning.protocol import (
 )
 
 
-def criteria(env: str, state: np.ndarray, goal: np.ndarray) -> dict[str, float]:
-    """Each part of the env's success test, in tolerance units (success: all <= 1)."""
+def criteria(env: str, u, state: np.ndarray, goal: np.ndarray) -> dict[str, float]:
+    """Each part of the env's success test, in the tolerance units of the env `u` (success: all
+    <= 1)."""
     if env == "reacher":
-        err = angle_error(state[:2], goal[:2]) / 0.05
+        err = angle_error(state[:2], goal[:2]) / u.tolerance
         return {"shoulder": float(err[0]), "wrist": float(err[1])}
     if env == "pusht":
         return {
-            "position": float(np.linalg.norm(state[:4] - goal[:4]) / 20.0),
-            "angle": float(angle_error(state[4], goal[4]) / (math.pi / 9)),
+            "position": float(np.linalg.norm(state[:4] - goal[:4]) / u.position_tolerance),
+            "angle": float(angle_error(state[4], goal[4]) / u.angle_tolerance),
             "agent_px": float(np.linalg.norm(state[:2] - goal[:2])),  # the norm's two parts
             "block_px": float(np.linalg.norm(state[2:4] - goal[2:4])),
         }
@@ -72,7 +72,7 @@ def main() -> None:
         for i, pair in enumerate(pairs):
             states: list[np.ndarray] = []
             ok, _ = run_pair(task, agent, pair, decisions, args.pair_seed + i, [], None, states)
-            c = [criteria(args.env, s, pair.goal_state) for s in states]
+            c = [criteria(args.env, task.env.unwrapped, s, pair.goal_state) for s in states]
             worst = [max(x[p] for p in parts) for x in c]  # <= 1: every part met
             best = int(np.argmin(worst))
             rows.append({"success": ok, "start": worst[0], "closest": worst[best],

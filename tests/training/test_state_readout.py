@@ -9,8 +9,9 @@ from safetensors.torch import load_file
 
 from amiwm.config import ModelConfig, RunConfig
 from amiwm.errors import AmiError
+from amiwm.models.readout import StateReadout
 from amiwm.models.world_model import WorldModel
-from amiwm.training.loss import StateReadout, latent_prediction_loss
+from amiwm.training.loss import latent_prediction_loss
 from amiwm.training.trainer import train
 
 

@@ -5,13 +5,12 @@ recorded robot state (a training-only target)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amiwm.config import ModelConfig, TrainConfig
+from amiwm.config import TrainConfig
+from amiwm.models.readout import StateReadout
 from amiwm.models.regularizers import SIGReg, VICReg
 from amiwm.models.world_model import WorldModel
 from amiwm.nn import global_count, global_std, global_sum
@@ -52,37 +51,6 @@ def build_inverse(model: WorldModel, cfg: TrainConfig) -> InverseDynamics | None
     if cfg.idm_weight <= 0:
         return None
     return InverseDynamics(model.config.latent_dim, model.config.action_dim)
-
-
-class StateReadout(nn.Module):
-    """Training-only head: latent -> the recorded robot state, linearly (``train.state_weight``).
-
-    The state is a target, never an input: the model still encodes frames alone, so it plans
-    toward a goal frame with no state, but its latent has to carry the state where a linear
-    map reads it, so latent distance follows it (a reacher's joint angles, which a 64 px frame
-    shows only to a pixel). It reads the state's ``entries`` (all when empty); those in
-    ``angles`` as (cos, sin), so an angle that wraps has one target; the others normalised by
-    the data's statistics."""
-
-    def __init__(
-        self, cfg: ModelConfig, angles: Sequence[int], entries: Sequence[int] = ()
-    ) -> None:
-        super().__init__()
-        self.angles = list(angles)
-        keep = list(entries) or range(cfg.state_dim)
-        self.rest = [i for i in keep if i not in self.angles]
-        self.register_buffer("mean", torch.tensor(cfg.state_mean)[self.rest], persistent=False)
-        self.register_buffer("std", torch.tensor(cfg.state_std)[self.rest], persistent=False)
-        self.net = nn.Linear(cfg.latent_dim, len(self.rest) + 2 * len(self.angles))
-
-    def target(self, states: torch.Tensor) -> torch.Tensor:
-        """Raw states (..., S) -> the read-out's target (..., len(rest) + 2 * len(angles))."""
-        s = states.float()
-        a = s[..., self.angles]
-        return torch.cat([(s[..., self.rest] - self.mean) / self.std, a.cos(), a.sin()], -1)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
 
 
 def build_state_readout(model: WorldModel, cfg: TrainConfig) -> StateReadout | None:

@@ -90,7 +90,8 @@ def test_collect_inspect_train_end_to_end(workdir, cli):
         (["train", "--dataset", "d.h5", "--bogus"], "unrecognized arguments: --bogus"),
         (["collect", "--env", "NoSuchEnv-v9", "--out", "x.h5"], "NoSuchEnv-v9"),
         (["data", "inspect", "missing.h5"], "not found"),
-        (["eval", "--checkpoint", "run", "--free-state", "vx"], "--free-state takes indices"),
+        (["eval", "--checkpoint", "run", "--free-state", "vx"], "state entries are indices"),
+        (["eval", "--checkpoint", "run", "--state-cost-entries", "a"], "state entries are indices"),
         (["demo", "--env", "two-rooms", "--proprio", "true", "--out", "p"], "reacher and pusht"),
     ],
 )
@@ -329,6 +330,23 @@ def test_demo_on_reacher_with_joint_readings_plans_to_the_pose(tmp_path, cli):
     assert config["model"]["proprio"] and config["model"]["state_dim"] == 6
 
 
+def test_demo_on_reacher_with_the_state_target_plans_in_the_angles_it_reads(tmp_path, cli):
+    """--state-target true: the state is a training target, and the agent's cost adds the
+    joint angles the read-out reads from frames (the recipe's state cost)."""
+    pytest.importorskip("dm_control", reason="needs the dmc extra")
+    r = cli("demo", "--env", "reacher", "--out", "d", "--minutes", "0.03", "--episodes", "5",
+            "--eval-episodes", "2", "--state-target", "true", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    planner = summary["planner"]
+    assert (planner["state_cost"], planner["state_cost_entries"]) == (100.0, [0, 1])
+    assert (
+        "entries 0, 1 that the model's read-out reads"
+        in (tmp_path / "d" / "index.html").read_text()
+    )
+    assert (tmp_path / "d" / "model" / "checkpoint" / "readout.safetensors").is_file()
+
+
 def test_demo_on_reacher_runs_the_protocol(tmp_path, cli):
     """The reacher recipe: blocks of 5 env steps, the goal-offset protocol, a report."""
     pytest.importorskip("dm_control", reason="needs the dmc extra")
@@ -350,6 +368,8 @@ def test_demo_on_reacher_runs_the_protocol(tmp_path, cli):
         "horizon": 3,
         "cost": "summed",
         "free_state": [],
+        "state_cost": 0.0,
+        "state_cost_entries": [],
     }
     assert "imagines 3 model step(s)" in (tmp_path / "d" / "index.html").read_text()
     ev = ["eval", "--checkpoint", "d/model", "--episodes", "1", "--samples", "8", "--elites", "2",

@@ -169,8 +169,16 @@ def write_report(out: Path, summary: dict[str, Any], metrics: Path) -> Path:
             intro += (
                 f" The planner imagines {planner['horizon']} model step(s) per candidate and "
                 f"scores them by the {html.escape(str(planner['cost']))} latent distance to "
-                "the goal."
+                "the goal"
             )
+            if planner.get("state_cost"):
+                entries = ", ".join(str(i) for i in planner.get("state_cost_entries", []))
+                intro += (
+                    f" plus {float(planner['state_cost']):g} times the distance of the state "
+                    f"entries {html.escape(entries)} that the model's read-out reads (the "
+                    "state was a training target; the agent sees frames only)"
+                )
+            intro += "."
         legend = "left: what the agent sees at each decision; right: the goal frame."
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>amiwm demo report</title>

@@ -36,6 +36,8 @@ def make_agent_from(args: argparse.Namespace, graph: bool = True):
         compile=args.compile,
         execute=getattr(args, "block_steps", None),
         free_state=getattr(args, "free_state", None) or (),
+        state_cost=args.state_cost or 0.0,
+        state_cost_entries=args.state_cost_entries or (),
     )
 
 
@@ -63,6 +65,18 @@ def planning_flags(q: Parser) -> None:
         "--graph-data",
         type=Path,
         help="episode store for the latent subgoal graph (default: training data)",
+    )
+    q.add_argument(
+        "--state-cost",
+        type=float,
+        help="weight of the distance of the state the model's read-out reads (a model trained "
+        "with train.state_weight; default 0, eval: the env's recipe)",
+    )
+    q.add_argument(
+        "--state-cost-entries",
+        type=state_indices,
+        help="state entries --state-cost measures, e.g. 0,1 (default: all the read-out reads; "
+        "eval: the env's recipe)",
     )
     q.add_argument("--seed", type=int, default=0)
     q.add_argument(
@@ -121,6 +135,8 @@ def cmd_eval_protocol(args: argparse.Namespace, offset: int, budget: int) -> Non
         horizon=args.horizon,
         cost=args.cost,
         free_state=list(args.free_state or ()),
+        state_cost=args.state_cost or 0.0,
+        state_cost_entries=list(args.state_cost_entries or ()),
     )
     print(json.dumps(report) if args.json else format_report(report))
 
@@ -136,11 +152,12 @@ def recorded_env(checkpoint: Path) -> str | None:
 
 
 def state_indices(value: str) -> list[int]:
-    """The argparse type of --free-state: comma-separated state entry indices."""
+    """The argparse type of --free-state and --state-cost-entries: comma-separated state entry
+    indices."""
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise AmiError(f"--free-state takes indices like 2,3, got {value!r}") from None
+        raise AmiError(f"state entries are indices like 2,3, got {value!r}") from None
 
 
 def _action_block(checkpoint: Path) -> int:
@@ -155,7 +172,7 @@ def _action_block(checkpoint: Path) -> int:
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
-    from amiwm.demo import recipe_for, recipe_free_state
+    from amiwm.demo import recipe_for, recipe_free_state, recipe_state_cost
     from amiwm.envs import make_env
     from amiwm.planning.episodes import RandomAgent, check_action_space, evaluate
     from amiwm.planning.protocol import protocol_settings
@@ -169,6 +186,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
         if args.free_state is None and args.planner != "random":
             # a proprio reacher model: the goal is the pose, at any joint velocity
             args.free_state = list(recipe_free_state(found[1], args.checkpoint))
+        if args.state_cost is None and args.planner != "random":
+            # a model trained with its state as a target: plan in the state it reads too
+            weight, entries = recipe_state_cost(found[1], args.checkpoint)
+            args.state_cost = weight
+            args.state_cost_entries = args.state_cost_entries or list(entries) or None
     protocol = protocol_settings(args.env, args.goal_offset, args.budget, args.tolerance)
     if protocol is not None:
         return cmd_eval_protocol(args, *protocol)

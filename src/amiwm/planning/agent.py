@@ -17,6 +17,7 @@ from amiwm.planning.base import Decision, Planner, PlanResult, shift_plan
 from amiwm.planning.costs import final_distance, summed_distance
 from amiwm.planning.free_goal import FreeGoal
 from amiwm.planning.observations import encode_observation, split_observation
+from amiwm.planning.state_cost import StateCost
 
 if TYPE_CHECKING:
     from amiwm.planning.graph import LatentGraph
@@ -48,7 +49,9 @@ class WorldModelAgent:
     distance to the goal at the last step) or "summed" (over the horizon). For a model that
     takes the robot state, `free_state` names goal state entries that may take any value (a
     reacher's joint velocities, when only the pose matters): the goal becomes a set of latents
-    (amiwm.planning.free_goal) and each imagined latent is scored by its nearest member.
+    (amiwm.planning.free_goal) and each imagined latent is scored by its nearest member. A
+    `state_cost` (a model trained with its state as a target) adds the distance of the state
+    its read-out reads from the imagined and the goal latents (amiwm.planning.state_cost).
 
     Wrappers (amiwm.planning.wrappers) add the rest: `RowWindow` feeds a sensor model one row
     at a time, `Recorder` appends every transition to a persistent memory store.
@@ -72,6 +75,7 @@ class WorldModelAgent:
         block: int = 1,
         execute: int | None = None,
         free_state: Sequence[int] = (),
+        state_cost: StateCost | None = None,
     ) -> None:
         cfg = world_model.config
         if not cfg.action_conditioning or cfg.action_dim < 1:
@@ -110,6 +114,7 @@ class WorldModelAgent:
                 "(model.predictor=mlp), continuous actions and --replan-every 1"
             )
         self.free_goal = FreeGoal(cfg, free_state) if free_state else None
+        self.state_cost = state_cost
         self.graph = graph
         self.data: Path | None = None  # episode store the graph was built from, if any
         self.seed = seed
@@ -173,8 +178,12 @@ class WorldModelAgent:
         block: int = 1,
         execute: int | None = None,
         free_state: Sequence[int] = (),
+        state_cost: float = 0.0,
+        state_cost_entries: Sequence[int] = (),
     ) -> WorldModelAgent:
-        """Load a model, build a planner by name and, given an episode store, a latent graph."""
+        """Load a model, build a planner by name and, given an episode store, a latent graph;
+        `state_cost` > 0: the weight of the checkpoint's state read-out in the cost, on
+        `state_cost_entries` (default all it reads; StateCost)."""
         from amiwm.planning import make_planner
         from amiwm.planning.graph import LatentGraph
 
@@ -188,6 +197,9 @@ class WorldModelAgent:
         if planner in ("gd", "gradient") and iterations is None:
             budget["iterations"] = 10
         plan = make_planner(planner, **budget)
+        reads = None  # 0: latent distance alone
+        if state_cost != 0:
+            reads = StateCost.from_checkpoint(path, state_cost, state_cost_entries)
         graph = LatentGraph.from_store(model, Path(graph_data)) if graph_data else None
         agent = cls(
             model,
@@ -202,6 +214,7 @@ class WorldModelAgent:
             block=block,
             execute=execute,
             free_state=free_state,
+            state_cost=reads,
         )
         agent.data = Path(graph_data) if graph_data else None
         return agent
@@ -268,6 +281,9 @@ class WorldModelAgent:
             self.subgoal = target if target.ndim == 1 else target[0]
             if target.ndim == 2:
                 target = target[None]  # a set of goal latents (1, K, D)
+            extend = self.state_cost.extend if self.state_cost is not None else None
+            if extend is not None:
+                target = extend(target)
             self._remember(z[0])
             ctx = torch.stack(self._past)[None]  # (1, h, D): h - 1 earlier latents, then z
             empty = torch.zeros(1, 0, len(self.low))
@@ -277,7 +293,7 @@ class WorldModelAgent:
             n = actions.shape[0]
             full = torch.cat([taken.expand(n, -1, -1), actions], 1)
             latents = self.model.rollout_latents(ctx.expand(n, -1, -1), full)
-            return self.cost(latents, target)
+            return self.cost(latents if extend is None else extend(latents), target)
 
         init = None
         if self._plan is not None and self.execute < self.block:  # shift by env actions

@@ -44,6 +44,8 @@ def make_agent(
     compile: bool = False,
     execute: int | None = None,
     free_state: Sequence[int] = (),
+    state_cost: float = 0.0,
+    state_cost_entries: Sequence[int] = (),
 ) -> Agent:
     """The agent of `ami-cli eval`/`plan`: planner "hierarchical" (CEM at both levels, `high` =
     "graph" or "macro") or a flat planner by name. A flat agent reaches far goals through a
@@ -53,12 +55,18 @@ def make_agent(
     flat agent searches actions within the training data's range (else the env's space).
     `execute`: env actions run of each planned action block before replanning (default: the
     whole block; the block is the training store's, see WorldModelAgent). `free_state`: goal
-    state entries that may take any value (a flat agent of a proprio model; WorldModelAgent)."""
+    state entries that may take any value (a flat agent of a proprio model; WorldModelAgent).
+    `state_cost`: the weight of the state the checkpoint's read-out reads in the cost, on
+    `state_cost_entries` (a flat agent; amiwm.planning.state_cost)."""
     budget = {"samples": samples, "elites": elites, "iterations": iterations}
     if planner == "hierarchical" and execute is not None:
         raise AmiError("--block-steps replans a flat agent inside action blocks; use --planner cem")
     if planner == "hierarchical" and free_state:
         raise AmiError("--free-state applies to a flat agent; use --planner cem")
+    if planner == "hierarchical" and state_cost:
+        raise AmiError("--state-cost applies to a flat agent; use --planner cem")
+    if state_cost_entries and not state_cost:
+        raise AmiError("--state-cost-entries needs a --state-cost weight")
     if planner == "hierarchical":
         agent: Agent = HierarchicalAgent.from_checkpoint(
             checkpoint,
@@ -84,6 +92,8 @@ def make_agent(
         block=RunDir(checkpoint).action_block if execute is not None else 1,
         execute=execute,
         free_state=free_state,
+        state_cost=state_cost,
+        state_cost_entries=state_cost_entries,
         **budget,
     )
     if latent_graph is not None:

@@ -328,23 +328,20 @@ def test_demo_on_reacher_with_joint_readings_plans_to_the_pose(tmp_path, cli):
     assert summary["planner"]["free_state"] == [2, 3] and summary["protocol"]["episodes"] == 2
     config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
     assert config["model"]["proprio"] and config["model"]["state_dim"] == 6
+    assert config["train"]["state_weight"] == 0.0  # the state is an input, not also a target
 
 
-def test_demo_on_reacher_with_the_state_target_plans_in_the_angles_it_reads(tmp_path, cli):
-    """--state-target true: the state is a training target, and the agent's cost adds the
-    joint angles the read-out reads from frames (the recipe's state cost)."""
+def test_demo_on_reacher_frames_only_trains_without_the_state(tmp_path, cli):
+    """--state-target false: LeWM's setting, frames alone in training too; latent cost only."""
     pytest.importorskip("dm_control", reason="needs the dmc extra")
     r = cli("demo", "--env", "reacher", "--out", "d", "--minutes", "0.03", "--episodes", "5",
-            "--eval-episodes", "2", "--state-target", "true", "--quiet", cwd=tmp_path)  # fmt: skip
+            "--eval-episodes", "2", "--state-target", "false", "--quiet", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
-    planner = summary["planner"]
-    assert (planner["state_cost"], planner["state_cost_entries"]) == (100.0, [0, 1])
-    assert (
-        "entries 0, 1 that the model's read-out reads"
-        in (tmp_path / "d" / "index.html").read_text()
-    )
-    assert (tmp_path / "d" / "model" / "checkpoint" / "readout.safetensors").is_file()
+    planner = json.loads((tmp_path / "d" / "summary.json").read_text())["planner"]
+    assert (planner["state_cost"], planner["state_cost_entries"]) == (0.0, [])
+    assert not (tmp_path / "d" / "model" / "checkpoint" / "readout.safetensors").exists()
+    config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
+    assert config["train"]["state_weight"] == 0.0
 
 
 def test_demo_on_reacher_runs_the_protocol(tmp_path, cli):
@@ -363,20 +360,27 @@ def test_demo_on_reacher_runs_the_protocol(tmp_path, cli):
     config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
     assert config["train"]["motion_weight"] == 10.0  # the recipe's within-window term
     assert config["model"]["predictor"] == "mlp"  # the recipe's Markov predictor
-    assert summary["planner"] == {  # the recipe's; frames only, so no free goal state
+    # the recipe's: frames at run time, so no free goal state; the state a training target,
+    # so the cost adds the joint angles the model reads
+    assert config["train"]["state_weight"] == 1.0 and config["train"]["state_angles"] == [0, 1]
+    assert summary["planner"] == {
         "name": "cem",
         "horizon": 3,
         "cost": "summed",
         "free_state": [],
-        "state_cost": 0.0,
-        "state_cost_entries": [],
+        "state_cost": 100.0,
+        "state_cost_entries": [0, 1],
     }
-    assert "imagines 3 model step(s)" in (tmp_path / "d" / "index.html").read_text()
+    assert (tmp_path / "d" / "model" / "checkpoint" / "readout.safetensors").is_file()
+    page = (tmp_path / "d" / "index.html").read_text()
+    assert "imagines 3 model step(s)" in page
+    assert "entries 0, 1 that the model's read-out reads" in page
     ev = ["eval", "--checkpoint", "d/model", "--episodes", "1", "--samples", "8", "--elites", "2",
           "--iterations", "1", "--json"]  # fmt: skip
     r = cli(*ev, cwd=tmp_path)  # eval plans as the recipe does, unless told otherwise
     assert r.returncode == 0, r.stderr
-    assert (json.loads(r.stdout)["horizon"], json.loads(r.stdout)["cost"]) == (3, "summed")
+    got = json.loads(r.stdout)
+    assert (got["horizon"], got["cost"], got["state_cost"]) == (3, "summed", 100.0)
     r = cli(*ev, "--horizon", "2", "--cost", "final", cwd=tmp_path)
     assert (json.loads(r.stdout)["horizon"], json.loads(r.stdout)["cost"]) == (2, "final")
     r = cli("demo", "--env", "maze", "--out", "m", cwd=tmp_path)

@@ -28,7 +28,8 @@ class Recipe:
     ``horizon`` and ``cost`` are the planner's (`ami-cli eval --horizon --cost`);
     ``free_state`` the goal state entries a model with the robot state may reach with any
     value (`ami-cli eval --free-state`); ``angles`` the state entries that are angles, for a
-    model that reads the state out in training (``train.state_angles``); such a model plans
+    model that reads the state out in training (``train.state_angles``; ``state_target``: the
+    demo trains one unless told otherwise or given the state as an input); such a model plans
     with ``state_cost`` times the distance of the ``state_cost_entries`` it reads added to the
     latent distance (`ami-cli eval --state-cost --state-cost-entries`)."""
 
@@ -45,6 +46,7 @@ class Recipe:
     angles: tuple[int, ...] = ()
     state_cost: float = 0.0
     state_cost_entries: tuple[int, ...] = ()
+    state_target: bool = False
 
 
 RECIPES = {
@@ -53,8 +55,9 @@ RECIPES = {
     # predictor (on 3,000 episodes as good as a history-reading transformer, 4x faster plans);
     # planner chosen on pairs of another seed than the reported ones; 3,000 episodes because
     # 600 overfitted (README, issue #14); with the joint readings (--proprio) the goal is the
-    # pose at any joint velocity (state = angles, velocities, target); a model trained with the
-    # state as a target plans in the joint angles it reads (weight chosen on seed-7 pairs)
+    # pose at any joint velocity (state = angles, velocities, target); by default the state is
+    # a training target and the agent plans in the joint angles the model reads from frames
+    # (weight chosen on seed-7 pairs; README, session 19)
     "reacher": Recipe(
         "random",
         3000,
@@ -68,6 +71,7 @@ RECIPES = {
         angles=(0, 1),
         state_cost=100.0,
         state_cost_entries=(0, 1),
+        state_target=True,
     ),
     # scripted pushes + near-block targets
     "pusht": Recipe("push", 600, 30, 5, 40.0, motion=10.0, horizon=3, cost="summed", angles=(4,)),
@@ -139,14 +143,15 @@ def run_demo(
     seed: int = 0,
     progress: bool = True,
     proprio: bool = False,
-    state_target: bool = False,
+    state_target: bool | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline into `out`; the trained checkpoint lands in `out/model`. Unset
     arguments come from the env's recipe (``RECIPES``); a store or a finished model already in
     `out` is reused. `proprio` (reacher, pusht): the model takes the recorded robot state beside
     each frame, and plans toward the goal's state with the recipe's ``free_state`` left free.
-    `state_target` (reacher, pusht): the recorded state is a training-only target
-    (``train.state_weight``); the model still plans from frames alone."""
+    `state_target` (reacher, pusht; default: the recipe's, off with `proprio`): the recorded
+    state is a training-only target (``train.state_weight``); the model still plans from
+    frames alone, in the state its read-out reads (the recipe's ``state_cost``)."""
     found = recipe_for(env)
     if found is None:
         raise AmiError(f"no demo recipe for {env!r}; use one of {', '.join(RECIPES)}")
@@ -154,6 +159,8 @@ def run_demo(
     minutes = recipe.minutes if minutes is None else minutes
     episodes = recipe.episodes if episodes is None else episodes
     if key != "two-rooms":
+        if state_target is None:
+            state_target = recipe.state_target and not proprio
         cfg = recipe_config(recipe, Path(out) / f"{key}.h5", minutes, seed, proprio, state_target)
         return _protocol_demo(
             key, recipe, Path(out), cfg, minutes, episodes, eval_episodes, progress

@@ -73,9 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dm.add_argument(
         "--state-target",
         type=boolean_for("--state-target"),
-        default=False,
-        help="reacher/pusht: the recorded robot state is a training-only target (the model "
-        "still plans from frames alone)",
+        help="reacher/pusht: the recorded robot state is a training-only target; the model "
+        "still plans from frames alone (default: true on reacher unless --proprio true)",
     )
     dm.add_argument("--quiet", action="store_true")
     dm.set_defaults(func=cmd_demo)

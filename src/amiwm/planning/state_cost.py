@@ -47,17 +47,22 @@ class StateCost:
     ) -> StateCost:
         """The state cost of a checkpoint trained with a state read-out; ``entries``: the state
         entries it measures (default: all the read-out reads)."""
-        run = RunDir(path)
-        tc = run.config.train
-        file = run.checkpoint / READOUT_FILE
-        if tc.state_weight <= 0 or not file.is_file():
-            raise AmiError(
-                f"{path} has no state read-out (train with --set train.state_weight=1 on a store "
-                "with states); --state-cost needs one"
-            )
-        readout = StateReadout(run.config.model, tc.state_angles, tc.state_entries)
-        try:
-            readout.load_state_dict(load_tensors(file))
-        except RuntimeError:
-            raise AmiError(f"{file} does not match the run's read-out configuration") from None
-        return cls(readout, entries, weight)
+        return cls(load_readout(path), entries, weight)
+
+
+def load_readout(path: str | Path) -> StateReadout:
+    """The trained state read-out of a checkpoint or run dir (one line if it has none)."""
+    run = RunDir(path)
+    tc = run.config.train
+    file = run.checkpoint / READOUT_FILE
+    if tc.state_weight <= 0 or not file.is_file():
+        raise AmiError(
+            f"{path} has no state read-out (train with --set train.state_weight=1 on a store "
+            "with states); --state-cost needs one"
+        )
+    readout = StateReadout(run.config.model, tc.state_angles, tc.state_entries)
+    try:
+        readout.load_state_dict(load_tensors(file))
+    except RuntimeError:
+        raise AmiError(f"{file} does not match the run's read-out configuration") from None
+    return readout.eval()

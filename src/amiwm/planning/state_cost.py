@@ -39,7 +39,7 @@ class StateCost:
         self.projection = readout.net.weight.detach()[rows] * math.sqrt(self.weight)  # (K, D)
 
     def extend(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.cat([z, z @ self.projection.T.to(z.dtype)], -1)
+        return torch.cat([z, z @ self.projection.T.to(z)], -1)
 
     @classmethod
     def from_checkpoint(

@@ -92,6 +92,7 @@ def test_collect_inspect_train_end_to_end(workdir, cli):
         (["data", "inspect", "missing.h5"], "not found"),
         (["eval", "--checkpoint", "run", "--free-state", "vx"], "state entries are indices"),
         (["eval", "--checkpoint", "run", "--state-cost-entries", "a"], "state entries are indices"),
+        (["serve", "--checkpoint", "run", "--state-cost-entries", "a"], "state entries are"),
         (["demo", "--env", "two-rooms", "--proprio", "true", "--out", "p"], "reacher and pusht"),
     ],
 )

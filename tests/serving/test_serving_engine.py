@@ -223,3 +223,29 @@ def test_serving_code_has_no_unpickling_calls():
         text = f.read_text()
         for banned in ("torch.load", "import pickle", "np.load(", "numpy.load(", "allow_pickle"):
             assert banned not in text, f"{f.name} uses {banned}"
+
+
+def test_engine_plans_with_the_state_cost_as_the_agent_does(store, tmp_path):
+    from amiwm.models.world_model import WorldModel
+    from amiwm.planning.state_cost import StateCost
+    from amiwm.training.trainer import train
+    from tests.training.test_state_readout import tiny
+
+    train(tiny(store), tmp_path / "read", progress=False)  # reads state (x, y), x as an angle
+    engine = Engine.load(tmp_path / "read", graph=False, state_cost=50.0, state_cost_entries=(1,))
+    assert (engine.info()["state_cost"], engine.info()["state_cost_entries"]) == (50.0, [1])
+    cost = StateCost.from_checkpoint(tmp_path / "read", 50.0, [1])
+    agent = WorldModelAgent(WorldModel.from_pretrained(tmp_path / "read"), CEMPlanner(64, 8, 4),
+                            horizon=5, seed=7, state_cost=cost)  # fmt: skip
+    obs = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    want = agent.plan(obs[0], obs[1])
+    [got] = engine.run("plan", (64, 8, 4, 5), [PlanJob(obs[0], obs[1], 7, False)])
+    np.testing.assert_allclose(got["actions"], want.actions.numpy(), atol=1e-5)
+    assert got["cost"] == pytest.approx(want.cost, rel=1e-4, abs=1e-6)
+    plain = Engine.load(tmp_path / "read", graph=False)
+    [latent_only] = plain.run("plan", (64, 8, 4, 5), [PlanJob(obs[0], obs[1], 7, False)])
+    assert latent_only["cost"] < got["cost"]  # the read-out's distance is added
+    with pytest.raises(AmiError, match="--state-cost-entries needs a --state-cost weight"):
+        Engine.load(tmp_path / "read", graph=False, state_cost_entries=(1,))
+    with pytest.raises(AmiError, match="state entry 4 is not read out"):
+        Engine.load(tmp_path / "read", graph=False, state_cost=1.0, state_cost_entries=(4,))

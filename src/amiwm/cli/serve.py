@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from amiwm.cli import Parser
+from amiwm.cli.eval import state_indices
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -30,6 +31,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         access_log=args.access_log,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
+        state_cost=args.state_cost,
+        state_cost_entries=tuple(args.state_cost_entries or ()),
     )
 
 
@@ -55,4 +58,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--access-log", action="store_true", help="log every request")
     s.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM) to serve HTTPS")
     s.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM)")
+    s.add_argument(
+        "--state-cost",
+        type=float,
+        default=0.0,
+        help="/v1/plan adds this weight times the distance of the state the model's read-out "
+        "reads (a model trained with train.state_weight; default 0)",
+    )
+    s.add_argument(
+        "--state-cost-entries",
+        type=state_indices,
+        help="state entries --state-cost measures, e.g. 0,1 (default: all the read-out reads)",
+    )
     s.set_defaults(func=cmd_serve)

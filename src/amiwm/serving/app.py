@@ -69,6 +69,8 @@ def create_app(
     *,
     limits: Limits | None = None,
     graph: bool = True,
+    state_cost: float = 0.0,
+    state_cost_entries: tuple[int, ...] = (),
 ) -> FastAPI:
     """The server app for a checkpoint directory (or a loaded Engine).
 
@@ -78,7 +80,11 @@ def create_app(
     limits = limits or Limits()
     if token is not None and not token:
         raise AmiError("the bearer token is empty")
-    engine = checkpoint if isinstance(checkpoint, Engine) else Engine.load(checkpoint, graph=graph)
+    if isinstance(checkpoint, Engine):
+        engine = checkpoint
+    else:
+        engine = Engine.load(checkpoint, graph=graph, state_cost=state_cost,
+                             state_cost_entries=state_cost_entries)  # fmt: skip
     metrics = Metrics()
     batcher = MicroBatcher(
         engine.run,

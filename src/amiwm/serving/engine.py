@@ -23,6 +23,7 @@ from amiwm.planning.agent import DEFAULT_BUDGET
 from amiwm.planning.cem import CEMPlanner
 from amiwm.planning.costs import final_distance
 from amiwm.planning.free_goal import FreeGoal
+from amiwm.planning.state_cost import StateCost
 from amiwm.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -46,12 +47,20 @@ class PlanJob:
 
 
 class Engine:
-    """A loaded world model (and optional latent subgoal graph) answering batched calls."""
+    """A loaded world model (and optional latent subgoal graph) answering batched calls.
+    Plans score the final imagined latent's distance to the (sub)goal, plus with a
+    `state_cost` the distance of the state the model's read-out reads (WorldModelAgent)."""
 
-    def __init__(self, model: WorldModel, graph: LatentGraph | None = None) -> None:
+    def __init__(
+        self,
+        model: WorldModel,
+        graph: LatentGraph | None = None,
+        state_cost: StateCost | None = None,
+    ) -> None:
         self.model = model.eval()
         self.config = cfg = model.config
         self.graph = graph
+        self.state_cost = state_cost
         self.can_plan = cfg.action_conditioning and cfg.action_dim >= 1
         low, high = cfg.planning_bounds()  # where /plan searches: the training data's range
         self.low = torch.tensor(low, dtype=torch.float32)
@@ -62,10 +71,24 @@ class Engine:
         self._self_test()
 
     @classmethod
-    def load(cls, checkpoint: str | Path, *, graph: bool = True) -> Engine:
+    def load(
+        cls,
+        checkpoint: str | Path,
+        *,
+        graph: bool = True,
+        state_cost: float = 0.0,
+        state_cost_entries: tuple[int, ...] = (),
+    ) -> Engine:
         """Load a checkpoint (safetensors + JSON). With `graph`, build the subgoal graph from
-        the checkpoint's own training store when that is a readable file."""
+        the checkpoint's own training store when that is a readable file. `state_cost` > 0:
+        plans add that weight times the distance of the `state_cost_entries` the checkpoint's
+        read-out reads (amiwm.planning.state_cost)."""
         model = WorldModel.from_pretrained(checkpoint)
+        reads = None
+        if state_cost != 0:
+            reads = StateCost.from_checkpoint(checkpoint, state_cost, state_cost_entries)
+        elif state_cost_entries:
+            raise AmiError("--state-cost-entries needs a --state-cost weight")
         latent_graph = None
         if graph and model.config.action_conditioning and model.config.action_dim >= 1:
             dataset = RunDir(checkpoint).training_data
@@ -76,7 +99,7 @@ class Engine:
                     latent_graph = LatentGraph.from_store(model, dataset)
                 except (AmiError, OSError) as exc:
                     log.warning("no subgoal graph: %s", exc)
-        return cls(model, latent_graph)
+        return cls(model, latent_graph, reads)
 
     def _self_test(self) -> None:
         """Refuse a model that gives NaN/Inf on a blank observation."""
@@ -111,6 +134,8 @@ class Engine:
             "can_plan": self.can_plan,
             "proprio": cfg.proprio,  # the requests carry robot states too
             "state_dim": cfg.state_dim if cfg.proprio else 0,
+            "state_cost": self.state_cost.weight if self.state_cost else 0.0,
+            "state_cost_entries": self.state_cost.entries if self.state_cost else [],
         }
 
     # ------------------------------------------------------------------ batched calls
@@ -168,11 +193,15 @@ class Engine:
             targets.append(t.expand_as(g))
             sub.append(t is not g)
         target = torch.stack(targets)
+        extend = self.state_cost.extend if self.state_cost is not None else None
+        if extend is not None:
+            target = extend(target)
 
         def objective(cand: torch.Tensor) -> torch.Tensor:  # (P, N, H, A) -> (P, N)
             n = cand.shape[1]
             ctx = z[:, None, None].expand(-1, n, -1, -1).reshape(p * n, 1, -1)
             latents = self.model.rollout_latents(ctx, cand.reshape(p * n, *cand.shape[2:]))
+            latents = latents if extend is None else extend(latents)
             return final_distance(latents, target.repeat_interleave(n, 0)).view(p, n)
 
         gens = [torch.Generator().manual_seed(j.seed) for j in jobs]

@@ -163,7 +163,8 @@ class HealthResponse(BaseModel):
     status: Literal["ok"]
     model: dict[str, Any] = Field(
         description="modality, shapes, action bounds (the env's; plan_low/plan_high: the range "
-        "plans search), proprio and state_dim"
+        "plans search), proprio and state_dim, state_cost and state_cost_entries (what plans add "
+        "to the latent distance)"
     )
     graph_nodes: int = Field(description="latent subgoal graph size (0: no graph)")
     limits: dict[str, Any]

@@ -68,8 +68,11 @@ def serve(
     access_log: bool = False,
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
+    state_cost: float = 0.0,
+    state_cost_entries: tuple[int, ...] = (),
 ) -> None:
-    """Load the checkpoint, bind, print the URL, serve until SIGINT/SIGTERM."""
+    """Load the checkpoint, bind, print the URL, serve until SIGINT/SIGTERM. `state_cost`:
+    plans add the distance of the state the model's read-out reads (Engine.load)."""
     import torch
     import uvicorn
 
@@ -90,7 +93,8 @@ def serve(
                 f"refusing to serve on non-loopback {host} without --token-file (anyone on the "
                 "network could drive the model); pass --token-file FILE, or --insecure to accept"
             )
-        app = create_app(checkpoint, token, limits=limits, graph=graph)
+        app = create_app(checkpoint, token, limits=limits, graph=graph, state_cost=state_cost,
+                         state_cost_entries=state_cost_entries)  # fmt: skip
         config = uvicorn.Config(
             app,
             access_log=access_log,

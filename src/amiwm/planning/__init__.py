@@ -37,6 +37,7 @@ _EXPORTS = {
     "final_distance": "amiwm.planning.costs",
     "summed_distance": "amiwm.planning.costs",
     "action_penalty": "amiwm.planning.costs",
+    "StateCost": "amiwm.planning.state_cost",
 }
 
 __all__ = [*_EXPORTS, "PLANNER_NAMES", "make_planner"]

@@ -332,19 +332,6 @@ def test_demo_on_reacher_with_joint_readings_plans_to_the_pose(tmp_path, cli):
     assert config["train"]["state_weight"] == 0.0  # the state is an input, not also a target
 
 
-def test_demo_on_reacher_frames_only_trains_without_the_state(tmp_path, cli):
-    """--state-target false: LeWM's setting, frames alone in training too; latent cost only."""
-    pytest.importorskip("dm_control", reason="needs the dmc extra")
-    r = cli("demo", "--env", "reacher", "--out", "d", "--minutes", "0.03", "--episodes", "5",
-            "--eval-episodes", "2", "--state-target", "false", "--quiet", cwd=tmp_path)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    planner = json.loads((tmp_path / "d" / "summary.json").read_text())["planner"]
-    assert (planner["state_cost"], planner["state_cost_entries"]) == (0.0, [])
-    assert not (tmp_path / "d" / "model" / "checkpoint" / "readout.safetensors").exists()
-    config = json.loads((tmp_path / "d" / "model" / "config.json").read_text())
-    assert config["train"]["state_weight"] == 0.0
-
-
 def test_demo_on_reacher_runs_the_protocol(tmp_path, cli):
     """The reacher recipe: blocks of 5 env steps, the goal-offset protocol, a report."""
     pytest.importorskip("dm_control", reason="needs the dmc extra")

@@ -34,6 +34,21 @@ def test_state_target_recipe_reads_the_state_out_in_training_only(tmp_path):
     assert plain.train.state_weight == 0.0 and plain.dataset == str(tmp_path / "r.h5")
 
 
+@pytest.mark.parametrize(
+    ("env", "proprio", "asked", "weight"),
+    [
+        ("reacher", False, None, 1.0),  # the reacher recipe's default: the state as a target
+        ("reacher", True, None, 0.0),  # ... unless the state is an input
+        ("reacher", False, False, 0.0),  # --state-target false: frames alone, LeWM's setting
+        ("pusht", False, None, 0.0),
+        ("pusht", False, True, 1.0),
+    ],
+)
+def test_state_target_defaults_to_the_recipes(tmp_path, env, proprio, asked, weight):
+    cfg = recipe_config(RECIPES[env], tmp_path / "d.h5", 1.0, 0, proprio, asked)
+    assert cfg.train.state_weight == weight and cfg.model.proprio == proprio
+
+
 def test_state_target_is_refused_on_two_rooms(tmp_path):
     with pytest.raises(AmiError, match="--state-target applies to the reacher and pusht"):
         run_demo(tmp_path / "d", env="two-rooms", state_target=True)

@@ -159,8 +159,6 @@ def run_demo(
     minutes = recipe.minutes if minutes is None else minutes
     episodes = recipe.episodes if episodes is None else episodes
     if key != "two-rooms":
-        if state_target is None:
-            state_target = recipe.state_target and not proprio
         cfg = recipe_config(recipe, Path(out) / f"{key}.h5", minutes, seed, proprio, state_target)
         return _protocol_demo(
             key, recipe, Path(out), cfg, minutes, episodes, eval_episodes, progress
@@ -238,10 +236,18 @@ def _rooms_demo(
 
 
 def recipe_config(
-    recipe: Recipe, data: Path, minutes: float, seed: int, proprio: bool, state_target: bool
+    recipe: Recipe,
+    data: Path,
+    minutes: float,
+    seed: int,
+    proprio: bool,
+    state_target: bool | None,
 ) -> RunConfig:
     """The training run of a reacher / pusht demo on the store `data`: the recipe's model and
-    terms, cut by the wall-clock budget `minutes`."""
+    terms, cut by the wall-clock budget `minutes`; `state_target` None: the recipe's, unless
+    the model takes the state as an input (`proprio`)."""
+    if state_target is None:
+        state_target = recipe.state_target and not proprio
     cfg = RunConfig(dataset=str(data))
     cfg.train.seed = seed
     cfg.train.motion_weight = recipe.motion

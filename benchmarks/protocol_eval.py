@@ -5,7 +5,8 @@ with LeWorldModel's planner budget, and what limits success.
 
 Prints and writes DIR/protocol_eval.json:
 1. success on the demo's 50 held-out pairs (seed 42) with CEM 300 samples / 30 elites / 30
-   iterations, horizon 5 (blocks of 5 env steps), as LeWorldModel evaluates; seconds per plan;
+   iterations, horizon 5 (blocks of 5 env steps), as LeWorldModel evaluates (plus the recipe's
+   state cost for a model trained with its state as a target); seconds per plan;
 2. the default agent's numbers from the demo's summary, side by side;
 3. the cost landscape: over held-out episodes, how well the latent distance to a goal frame
    ranks the true distance to the goal state (Spearman rho, for goals 1..5 blocks ahead), and
@@ -29,6 +30,7 @@ import torch
 from scipy.stats import spearmanr
 
 from amiwm.data.store import EpisodeStore
+from amiwm.demo import recipe_for, recipe_state_cost
 from amiwm.envs.reacher import angle_error
 from amiwm.planning.build import make_agent
 from amiwm.planning.protocol import evaluate_protocol, held_out_source
@@ -90,7 +92,11 @@ def main() -> None:
         "rollout": summary["evidence"]["rollout"],
         "training": summary["training"],
     }
-    agent = make_agent(model_dir, "cem", samples=300, elites=30, iterations=30, graph=False)
+    # a model trained with its state as a target plans with the recipe's state cost, as the demo
+    weight, entries = recipe_state_cost(recipe_for(env)[1], model_dir)
+    out["state_cost"], out["state_cost_entries"] = weight, list(entries)
+    agent = make_agent(model_dir, "cem", samples=300, elites=30, iterations=30, graph=False,
+                       state_cost=weight, state_cost_entries=entries)  # fmt: skip
     t = time.perf_counter()
     r = evaluate_protocol(agent, store, held_out, pairs=a.pairs, seed=seed, floors=False)
     out["cem_300x30x30"] = {

@@ -148,6 +148,9 @@ class TrainConfig:
     state_weight: float = 0.0
     state_angles: list[int] = field(default_factory=list)
     state_entries: list[int] = field(default_factory=list)
+    # weight of the same read-out from the rollout's imagined latents against the recorded
+    # future states: the predictor answers for the state's future (where a push leaves a block)
+    state_rollout_weight: float = 0.0
     steps: int = 1000
     epochs: float | None = None  # if set, overrides steps
     batch_size: int = 64
@@ -182,7 +185,7 @@ class TrainConfig:
             raise AmiError(f"train.idm_weight must be >= 0, got {self.idm_weight}")
         if self.idm_weight > 0 and self.window < 3:
             raise AmiError("train.idm_weight > 0 needs train.window >= 3 (3 latents per action)")
-        for name in ("motion_weight", "motion_std", "state_weight"):
+        for name in ("motion_weight", "motion_std", "state_weight", "state_rollout_weight"):
             if not getattr(self, name) >= 0:
                 raise AmiError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("state_angles", "state_entries"):
@@ -194,6 +197,8 @@ class TrainConfig:
                 f"train.state_angles {self.state_angles} must be among train.state_entries "
                 f"{self.state_entries}"
             )
+        if self.state_rollout_weight > 0 and not self.state_weight > 0:
+            raise AmiError("train.state_rollout_weight needs the read-out: train.state_weight > 0")
         if self.epochs is not None and self.epochs <= 0:
             raise AmiError(f"--epochs must be positive, got {self.epochs}")
 

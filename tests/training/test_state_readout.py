@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from amiwm.config import ModelConfig, RunConfig
@@ -77,10 +78,40 @@ def test_the_state_term_trains_the_encoder():
     assert terms["state"] > 0 and model.encoder.net[0].weight.grad.abs().sum() > 0
 
 
+def test_the_state_rollout_term_trains_the_predictor():
+    """train.state_rollout_weight: the read-out of the imagined latents answers for the
+    recorded future states, so the predictor gets a gradient from the state."""
+    cfg = tiny("unused").model
+    cfg.obs_shape, cfg.action_dim, cfg.state_dim = [32, 32, 3], 2, 2
+    cfg.state_mean, cfg.state_std = [0.0, 0.0], [1.0, 1.0]
+    torch.manual_seed(0)
+    model, head = WorldModel(cfg), StateReadout(cfg, [0])
+    batch = {
+        "obs": torch.randint(0, 255, (4, 3, 32, 32, 3), dtype=torch.uint8),
+        "actions": torch.randn(4, 2, 2),
+        "states": torch.randn(4, 3, 2),
+    }
+    tc = tiny("unused").train
+    assert latent_prediction_loss(model, batch, tc, None, readout=head)["state_rollout"] == 0
+    tc.state_rollout_weight, tc.rollout_weight = 1.0, 0.0  # teacher-forced latents then
+    terms = latent_prediction_loss(model, batch, tc, None, readout=head)
+    terms["state_rollout"].backward()
+    grads = [p.grad for p in model.predictor.parameters() if p.grad is not None]
+    assert terms["state_rollout"] > 0 and sum(float(g.abs().sum()) for g in grads) > 0
+    head.zero_grad()
+    with torch.no_grad():  # the term compares the readings of latents 1.. with states 1..
+        z = model.encode(batch["obs"])
+        pred = model._predict(z[:, :-1], model._actions(batch["actions"]))
+        want = F.mse_loss(head(pred), head.target(batch["states"])[:, 1:])
+    assert float(terms["state_rollout"].detach()) == pytest.approx(float(want), rel=1e-5)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"state_weight": -1.0}, "state_weight must be >= 0"),
+        ({"state_rollout_weight": -1.0}, "state_rollout_weight must be >= 0"),
+        ({"state_weight": 0.0, "state_rollout_weight": 1.0}, "needs the read-out"),
         ({"state_angles": [0, 0]}, "distinct indices"),
         ({"state_angles": [2]}, "the state has 2 entries"),
         ({"state_entries": [0, 5]}, "state_entries .* the state has 2 entries"),

@@ -98,7 +98,8 @@ def latent_prediction_loss(
     back by the `inverse` head from the latents around them (zero without one); motion: the
     within-window hinge (`within_window_hinge`, zero unless ``cfg.motion_weight > 0``);
     state: MSE of the recorded states (B, W, S) read back from the latents by the `readout`
-    head (zero without one).
+    head (zero without one); state_rollout: the same head on the rollout's imagined latents
+    (teacher-forced ones without a rollout) against the states they stand for.
     """
     given = batch.get("latents")
     obs = batch["obs"] if given is None else given
@@ -128,11 +129,13 @@ def latent_prediction_loss(
     )
     terms["reg"] = regularizer(z, generator) if regularizer is not None else z.new_zeros(())
     terms["idm"] = F.mse_loss(guess.float(), a[:, 1:]) if guess is not None else z.new_zeros(())
-    terms["state"] = (
-        F.mse_loss(readout(z), readout.target(batch["states"]))
-        if readout is not None
-        else z.new_zeros(())
-    )
+    terms["state"], terms["state_rollout"] = z.new_zeros(()), z.new_zeros(())
+    if readout is not None:
+        goal = readout.target(batch["states"])
+        terms["state"] = F.mse_loss(readout(z), goal)
+        if cfg.state_rollout_weight > 0:
+            imagined = (roll if roll is not None else pred).float()
+            terms["state_rollout"] = F.mse_loss(readout(imagined), goal[:, 1:])
     terms["motion"] = (
         within_window_hinge(z, cfg.motion_std, across_ranks=model.training)
         if cfg.motion_weight > 0
@@ -145,6 +148,7 @@ def latent_prediction_loss(
         + cfg.idm_weight * terms["idm"]
         + cfg.motion_weight * terms["motion"]
         + cfg.state_weight * terms["state"]
+        + cfg.state_rollout_weight * terms["state_rollout"]
     )
     flat = z.detach().reshape(-1, z.shape[-1])
     # like BatchNorm: global statistics in training mode, where every rank runs the same step

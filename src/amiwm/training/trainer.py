@@ -43,7 +43,7 @@ from amiwm.training.loss import (
 from amiwm.training.metrics import MetricsSink
 from amiwm.training.precision import bf16_note
 
-LOGGED = ("loss", "pred", "rollout", "reg", "idm", "motion", "state", "latent_std")
+LOGGED = ("loss", "pred", "rollout", "reg", "idm", "motion", "state", "state_rollout", "latent_std")
 SUMMARY = ("step", "loss", "val_pred_loss", "frames_per_s", "seconds")  # of the last call
 
 

@@ -116,3 +116,11 @@ def test_from_checkpoint_reads_the_runs_head_and_refuses_a_run_without_one(store
 def test_make_agent_refuses_what_a_state_cost_cannot_do(tmp_path, kwargs, message):
     with pytest.raises(AmiError, match=message):
         make_agent(tmp_path / "unused", **kwargs)
+
+
+def test_a_corrupt_read_out_is_refused(store, tmp_path):
+    train(tiny(store), tmp_path / "read", progress=False)
+    head = tmp_path / "read" / "checkpoint" / "readout.safetensors"
+    head.write_bytes(head.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(AmiError, match="readout.safetensors is corrupt or truncated"):
+        StateCost.from_checkpoint(tmp_path / "read", 1.0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from amiwm.checkpoint import load_tensors
+from amiwm.checkpoint import load_tensors, verify
 from amiwm.errors import AmiError
 from amiwm.models.readout import StateReadout
 from amiwm.rundir import RunDir
@@ -51,8 +51,10 @@ class StateCost:
 
 
 def load_readout(path: str | Path) -> StateReadout:
-    """The trained state read-out of a checkpoint or run dir (one line if it has none)."""
+    """The trained state read-out of a checkpoint or run dir, checksums verified (one line if it
+    has none)."""
     run = RunDir(path)
+    verify(run.checkpoint)
     tc = run.config.train
     file = run.checkpoint / READOUT_FILE
     if tc.state_weight <= 0 or not file.is_file():

@@ -106,16 +106,15 @@ def test_from_checkpoint_reads_the_runs_head_and_refuses_a_run_without_one(store
         make_agent(tmp_path / "plain", graph=False, state_cost=1.0)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"planner": "hierarchical", "state_cost": 1.0}, "--state-cost applies to a flat agent"),
-        ({"state_cost_entries": [0]}, "--state-cost-entries needs a --state-cost weight"),
-    ],
-)
-def test_make_agent_refuses_what_a_state_cost_cannot_do(tmp_path, kwargs, message):
-    with pytest.raises(AmiError, match=message):
-        make_agent(tmp_path / "unused", **kwargs)
+def test_the_hierarchical_agent_refuses_a_state_cost(tmp_path):
+    with pytest.raises(AmiError, match="--state-cost applies to a flat agent"):
+        make_agent(tmp_path / "unused", "hierarchical", state_cost=1.0)
+
+
+def test_weight_zero_is_no_state_cost_and_takes_no_entries(tmp_path):
+    assert StateCost.optional(tmp_path / "unused", 0.0) is None  # nothing read: latent alone
+    with pytest.raises(AmiError, match="--state-cost-entries needs a --state-cost weight"):
+        StateCost.optional(tmp_path / "unused", 0.0, [0])
 
 
 def test_a_corrupt_read_out_is_refused(store, tmp_path):

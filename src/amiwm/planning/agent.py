@@ -17,7 +17,7 @@ from amiwm.planning.base import Decision, Planner, PlanResult, shift_plan
 from amiwm.planning.costs import final_distance, summed_distance
 from amiwm.planning.free_goal import FreeGoal
 from amiwm.planning.observations import encode_observation, split_observation
-from amiwm.planning.state_cost import StateCost
+from amiwm.planning.state_cost import StateCost, extender
 
 if TYPE_CHECKING:
     from amiwm.planning.graph import LatentGraph
@@ -187,6 +187,7 @@ class WorldModelAgent:
         from amiwm.planning import make_planner
         from amiwm.planning.graph import LatentGraph
 
+        reads = StateCost.optional(path, state_cost, state_cost_entries)
         model = WorldModel.from_pretrained(path)
         # checked here as well as in __init__: the error names the path and comes before the
         # (slow) graph is built
@@ -197,9 +198,6 @@ class WorldModelAgent:
         if planner in ("gd", "gradient") and iterations is None:
             budget["iterations"] = 10
         plan = make_planner(planner, **budget)
-        reads = None  # 0: latent distance alone
-        if state_cost != 0:
-            reads = StateCost.from_checkpoint(path, state_cost, state_cost_entries)
         graph = LatentGraph.from_store(model, Path(graph_data)) if graph_data else None
         agent = cls(
             model,
@@ -281,9 +279,8 @@ class WorldModelAgent:
             self.subgoal = target if target.ndim == 1 else target[0]
             if target.ndim == 2:
                 target = target[None]  # a set of goal latents (1, K, D)
-            extend = self.state_cost.extend if self.state_cost is not None else None
-            if extend is not None:
-                target = extend(target)
+            extend = extender(self.state_cost)
+            target = extend(target)
             self._remember(z[0])
             ctx = torch.stack(self._past)[None]  # (1, h, D): h - 1 earlier latents, then z
             empty = torch.zeros(1, 0, len(self.low))
@@ -293,7 +290,7 @@ class WorldModelAgent:
             n = actions.shape[0]
             full = torch.cat([taken.expand(n, -1, -1), actions], 1)
             latents = self.model.rollout_latents(ctx.expand(n, -1, -1), full)
-            return self.cost(latents if extend is None else extend(latents), target)
+            return self.cost(extend(latents), target)
 
         init = None
         if self._plan is not None and self.execute < self.block:  # shift by env actions

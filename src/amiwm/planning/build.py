@@ -65,8 +65,6 @@ def make_agent(
         raise AmiError("--free-state applies to a flat agent; use --planner cem")
     if planner == "hierarchical" and state_cost:
         raise AmiError("--state-cost applies to a flat agent; use --planner cem")
-    if state_cost_entries and not state_cost:
-        raise AmiError("--state-cost-entries needs a --state-cost weight")
     if planner == "hierarchical":
         agent: Agent = HierarchicalAgent.from_checkpoint(
             checkpoint,

@@ -12,7 +12,7 @@ readings, and every latent cost (final, summed, nearest member of a goal set) ap
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -48,6 +48,24 @@ class StateCost:
         """The state cost of a checkpoint trained with a state read-out; ``entries``: the state
         entries it measures (default: all the read-out reads)."""
         return cls(load_readout(path), entries, weight)
+
+    @classmethod
+    def optional(
+        cls, path: str | Path, weight: float, entries: Sequence[int] = ()
+    ) -> StateCost | None:
+        """`from_checkpoint`, or None for weight 0 (the latent distance alone); entries
+        without a weight are refused."""
+        if weight == 0:
+            if entries:
+                raise AmiError("--state-cost-entries needs a --state-cost weight")
+            return None
+        return cls.from_checkpoint(path, weight, entries)
+
+
+def extender(cost: StateCost | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What a planner applies to goal and imagined latents: `cost.extend`, or the latents as
+    they are without a state cost."""
+    return cost.extend if cost is not None else lambda z: z
 
 
 def load_readout(path: str | Path) -> StateReadout:

@@ -23,7 +23,7 @@ from amiwm.planning.agent import DEFAULT_BUDGET
 from amiwm.planning.cem import CEMPlanner
 from amiwm.planning.costs import final_distance
 from amiwm.planning.free_goal import FreeGoal
-from amiwm.planning.state_cost import StateCost
+from amiwm.planning.state_cost import StateCost, extender
 from amiwm.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -83,12 +83,8 @@ class Engine:
         the checkpoint's own training store when that is a readable file. `state_cost` > 0:
         plans add that weight times the distance of the `state_cost_entries` the checkpoint's
         read-out reads (amiwm.planning.state_cost)."""
+        reads = StateCost.optional(checkpoint, state_cost, state_cost_entries)
         model = WorldModel.from_pretrained(checkpoint)
-        reads = None
-        if state_cost != 0:
-            reads = StateCost.from_checkpoint(checkpoint, state_cost, state_cost_entries)
-        elif state_cost_entries:
-            raise AmiError("--state-cost-entries needs a --state-cost weight")
         latent_graph = None
         if graph and model.config.action_conditioning and model.config.action_dim >= 1:
             dataset = RunDir(checkpoint).training_data
@@ -193,16 +189,14 @@ class Engine:
             targets.append(t.expand_as(g))
             sub.append(t is not g)
         target = torch.stack(targets)
-        extend = self.state_cost.extend if self.state_cost is not None else None
-        if extend is not None:
-            target = extend(target)
+        extend = extender(self.state_cost)
+        target = extend(target)
 
         def objective(cand: torch.Tensor) -> torch.Tensor:  # (P, N, H, A) -> (P, N)
             n = cand.shape[1]
             ctx = z[:, None, None].expand(-1, n, -1, -1).reshape(p * n, 1, -1)
             latents = self.model.rollout_latents(ctx, cand.reshape(p * n, *cand.shape[2:]))
-            latents = latents if extend is None else extend(latents)
-            return final_distance(latents, target.repeat_interleave(n, 0)).view(p, n)
+            return final_distance(extend(latents), target.repeat_interleave(n, 0)).view(p, n)
 
         gens = [torch.Generator().manual_seed(j.seed) for j in jobs]
         results = self.planner(samples, elites, iterations).plan_batch(
